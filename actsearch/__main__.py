@@ -1,0 +1,5 @@
+import sys
+
+from actsearch.cli import main
+
+sys.exit(main())

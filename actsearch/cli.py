@@ -1,0 +1,80 @@
+"""Command line: `python -m actsearch run|plot|list`. User errors print one line, exit 2."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from actsearch.errors import UserError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="actsearch", description="Compare activation functions on the same Keras network.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="train every (activation, seed) of a config; resumes")
+    run.add_argument("config", help="YAML config, e.g. configs/mnist.yaml")
+    run.add_argument("--set", dest="overrides", action="append", default=[],
+                     metavar="KEY=VALUE", help="override a config key, value parsed as YAML "
+                     "(e.g. --set training.epochs=3 --set model.activations=[relu,gelu])")
+    run.add_argument("--out", help="results folder (overrides output.dir)")
+    run.add_argument("--overwrite", action="store_true",
+                     help="replace results of a different config in the results folder")
+    run.add_argument("--quiet", action="store_true", help="no per-epoch progress")
+
+    plot = sub.add_parser("plot", help="redraw plots and summary of a results folder")
+    plot.add_argument("results_dir")
+
+    sub.add_parser("list", help="list the registered activations")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except UserError as exc:
+        print(f"actsearch: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("actsearch: interrupted; run the same command again to resume", file=sys.stderr)
+        return 130
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from actsearch.config import load_config
+    from actsearch.experiment import run_experiment
+
+    overrides = list(args.overrides)
+    if args.out:
+        overrides.append(f"output.dir={args.out}")
+    cfg = load_config(args.config, overrides)
+    log = (lambda msg: None) if args.quiet else (lambda msg: print(msg, flush=True))
+    run_experiment(cfg, overwrite=args.overwrite, quiet=args.quiet, log=log)
+    return 0
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from actsearch.experiment import load_results_config, write_report
+
+    cfg, results = load_results_config(args.results_dir)
+    write_report(cfg, results)
+    print(f"actsearch: wrote {results.plots} and {results.root / 'summary.md'}")
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from actsearch.activations import REGISTRY
+
+    width = max(len(name) for name in REGISTRY)
+    for spec in REGISTRY.values():
+        print(f"{spec.name:<{width}}  {spec.description}")
+    return 0
+
+
+COMMANDS = {"run": cmd_run, "plot": cmd_plot, "list": cmd_list}
+
+if __name__ == "__main__":
+    sys.exit(main())

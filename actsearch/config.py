@@ -1,0 +1,274 @@
+"""The one place where config keys are defined, given defaults and validated.
+
+A config is a YAML file whose sections mirror the dataclasses below. Everything is
+checked before anything trains, so a typo costs a one-line error, not an hour of
+training. Paths in the config are relative to the directory the command runs in.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from actsearch.errors import UserError
+
+ARTICLE_ACTIVATIONS = ["sigmoid", "relu", "elu", "leaky-relu", "selu", "gelu"]
+DATASETS = ("mnist", "fashion_mnist")
+VALIDATION_MODES = ("test", "split")
+LOSSES = ("binary_crossentropy", "categorical_crossentropy")
+METRICS = ("binary_accuracy", "categorical_accuracy")
+OPTIMIZERS = ("adam",)
+
+
+@dataclass
+class DataConfig:
+    dataset: str = "mnist"
+    path: str | None = None  # local mnist.npz or a folder with the four IDX .gz files
+    origin: str | None = None  # base URL to download from instead of Keras' default
+    limit_train: int | None = None  # first N training images (quick runs)
+    limit_test: int | None = None  # first N test images
+    validation: str = "test"  # "test": validate on the test set (the article); "split": hold out
+    validation_split: float = 0.1  # fraction of training images held out when validation=split
+
+
+@dataclass
+class ModelConfig:
+    architecture: str = "article_cnn"
+    activations: list[str] = field(default_factory=lambda: list(ARTICLE_ACTIVATIONS))
+    leaky_relu_slope: float = 0.2  # the article's LeakyReLU(alpha=0.2); Keras' default is 0.3
+
+
+@dataclass
+class OptimizerConfig:
+    name: str = "adam"
+    learning_rate: float = 0.001
+    clipvalue: float | None = 0.5  # the article's Adam(clipvalue=0.5)
+    clipnorm: float | None = None
+    global_clipnorm: float | None = None
+
+
+@dataclass
+class TrainingConfig:
+    epochs: int = 100
+    batch_size: int = 128
+    loss: str = "binary_crossentropy"  # the article's loss
+    metrics: list[str] = field(default_factory=lambda: list(METRICS))
+    seeds: list[int] = field(default_factory=lambda: [0])
+    deterministic: bool = True  # TensorFlow op determinism: same seed, same history
+    restore_best: bool = False  # evaluate the test set with the best-validation weights
+    early_stopping_patience: int | None = None  # epochs without improvement; None: off
+    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
+
+
+@dataclass
+class OutputConfig:
+    dir: str | None = None  # default: results/<name>
+    save_models: bool = False  # write <out>/models/<trial>.keras
+
+
+@dataclass
+class PlotsConfig:
+    metric: str = "categorical_accuracy"  # one of training.metrics; loss is always plotted
+    exclude: list[str] = field(default_factory=lambda: ["sigmoid"])
+
+
+@dataclass
+class ExecutionConfig:
+    executor: str = "local"
+
+
+@dataclass
+class Config:
+    name: str = "experiment"
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
+    plots: PlotsConfig = field(default_factory=PlotsConfig)
+    execution: ExecutionConfig = field(default_factory=ExecutionConfig)
+
+    @property
+    def out_dir(self) -> Path:
+        return Path(self.output.dir or f"results/{self.name}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def load_config(path: str | Path | None, overrides: typing.Sequence[str] = ()) -> Config:
+    """Read a YAML config (or start from defaults), apply `dotted.key=value` overrides, validate."""
+    raw: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise UserError(f"config file not found: {path}")
+        try:
+            raw = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" (line {mark.line + 1})" if mark else ""
+            raise UserError(f"{path} is not valid YAML{where}: {getattr(exc, 'problem', exc)}")
+        except OSError as exc:
+            raise UserError(f"cannot read config {path}: {exc.strerror}")
+        if not isinstance(raw, dict):
+            raise UserError(f"{path} must hold a mapping of config keys, not {type(raw).__name__}")
+    for item in overrides:
+        apply_override(raw, item)
+    return config_from_dict(raw)
+
+
+def config_from_dict(raw: dict[str, Any]) -> Config:
+    cfg = _build(Config, raw, "")
+    validate(cfg)
+    return cfg
+
+
+def apply_override(raw: dict[str, Any], item: str) -> None:
+    """`training.epochs=3` sets raw['training']['epochs'] = 3; the value is parsed as YAML."""
+    key, sep, text = item.partition("=")
+    if not sep or not key.strip():
+        raise UserError(f"--set expects dotted.key=value, got {item!r}")
+    try:
+        value = yaml.safe_load(text) if text.strip() else None
+    except yaml.YAMLError:
+        raise UserError(f"--set {key}: value {text!r} is not valid YAML")
+    parts = key.strip().split(".")
+    node = raw
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise UserError(f"--set {key}: {part} is not a section")
+        node = child
+    node[parts[-1]] = value
+
+
+def known_keys(cls: type = Config, prefix: str = "") -> list[str]:
+    """Every dotted key a config may set, for suggestions and documentation."""
+    keys = []
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        dotted = prefix + f.name
+        if dataclasses.is_dataclass(hints[f.name]):
+            keys.extend(known_keys(hints[f.name], dotted + "."))
+        else:
+            keys.append(dotted)
+    return keys
+
+
+def _build(cls: type, raw: Any, prefix: str) -> Any:
+    where = prefix.rstrip(".") or "the config"
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise UserError(f"{where} must be a mapping, got {raw!r}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    for key in raw:
+        if key not in names:
+            dotted = prefix + str(key)
+            close = difflib.get_close_matches(dotted, known_keys(), n=1, cutoff=0.6)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise UserError(f"unknown config key {dotted}{hint}")
+    values = {}
+    for name in names:
+        if name not in raw:
+            continue
+        tp = hints[name]
+        if dataclasses.is_dataclass(tp):
+            values[name] = _build(tp, raw[name], prefix + name + ".")
+        else:
+            values[name] = _coerce(prefix + name, raw[name], tp)
+    return cls(**values)
+
+
+def _coerce(key: str, value: Any, tp: Any) -> Any:
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        (inner,) = [a for a in args if a is not type(None)]
+        return _coerce(key, value, inner)
+    if origin is list:
+        if not isinstance(value, list):
+            value = [value]  # `seeds: 3` and `--set model.activations=relu` mean a list of one
+        return [_coerce(key, v, args[0]) for v in value]
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+    elif tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif tp is str:
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            return str(value)
+    expected = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
+    raise UserError(f"{key} must be {expected.get(tp, tp)}, got {value!r}")
+
+
+def _one_of(key: str, value: str, allowed: typing.Iterable[str]) -> None:
+    allowed = list(allowed)
+    if value not in allowed:
+        close = difflib.get_close_matches(value, allowed, n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        raise UserError(f"{key}: unknown value {value!r}{hint}; choose from {', '.join(allowed)}")
+
+
+def validate(cfg: Config) -> None:
+    """Checks that need more than a type: ranges, names, combinations."""
+    from actsearch.activations import check_activation_names
+    from actsearch.executors import EXECUTORS
+    from actsearch.models import ARCHITECTURES
+
+    if not cfg.name or "/" in cfg.name:
+        raise UserError("name must be a non-empty string without '/'")
+    d, t, o = cfg.data, cfg.training, cfg.training.optimizer
+    _one_of("data.dataset", d.dataset, DATASETS)
+    _one_of("data.validation", d.validation, VALIDATION_MODES)
+    if not 0.0 < d.validation_split < 1.0:
+        raise UserError(f"data.validation_split must be between 0 and 1, got {d.validation_split}")
+    for key in ("limit_train", "limit_test"):
+        limit = getattr(d, key)
+        if limit is not None and limit < 1:
+            raise UserError(f"data.{key} must be at least 1, got {limit}")
+    _one_of("model.architecture", cfg.model.architecture, ARCHITECTURES)
+    if not cfg.model.activations:
+        raise UserError("model.activations is empty: name at least one activation")
+    if len(set(cfg.model.activations)) != len(cfg.model.activations):
+        raise UserError("model.activations lists an activation twice")
+    check_activation_names(cfg.model.activations)
+    if t.epochs < 1:
+        raise UserError(f"training.epochs must be at least 1, got {t.epochs}")
+    if t.batch_size < 1:
+        raise UserError(f"training.batch_size must be at least 1, got {t.batch_size}")
+    if not t.seeds:
+        raise UserError("training.seeds is empty: give at least one seed")
+    if len(set(t.seeds)) != len(t.seeds):
+        raise UserError("training.seeds lists a seed twice")
+    if t.early_stopping_patience is not None and t.early_stopping_patience < 1:
+        raise UserError("training.early_stopping_patience must be at least 1 (or null for off)")
+    _one_of("training.loss", t.loss, LOSSES)
+    for metric in t.metrics:
+        _one_of("training.metrics", metric, METRICS)
+    _one_of("training.optimizer.name", o.name, OPTIMIZERS)
+    if o.learning_rate <= 0:
+        raise UserError(f"training.optimizer.learning_rate must be positive, got {o.learning_rate}")
+    clips = {k: getattr(o, k) for k in ("clipvalue", "clipnorm", "global_clipnorm")}
+    set_clips = [k for k, v in clips.items() if v is not None]
+    if len(set_clips) > 1:
+        raise UserError(f"set only one of training.optimizer.{{{', '.join(set_clips)}}}")
+    for k in set_clips:
+        if clips[k] <= 0:
+            raise UserError(f"training.optimizer.{k} must be positive (or null for none)")
+    _one_of("plots.metric", cfg.plots.metric, t.metrics)
+    _one_of("execution.executor", cfg.execution.executor, EXECUTORS)

@@ -1,0 +1,81 @@
+"""Per-epoch curves by activation, read back from the tidy history table.
+
+One seed draws a plain line; several seeds draw their mean with a shaded band of
+one standard deviation (named in the legend), so seed-to-seed noise is visible.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; no display needed (CI, servers)
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+PRETTY = {"binary_accuracy": "binary accuracy", "categorical_accuracy": "accuracy (10-class)",
+          "loss": "loss"}
+
+
+def plot_curves(histories: pd.DataFrame, column: str, title: str, ylabel: str,
+                stem: Path, activations: list[str]) -> list[Path]:
+    """Draw `column` against epoch, one curve per activation; write stem.png and stem.svg."""
+    fig, ax = plt.subplots(figsize=(8, 5.5), dpi=110)
+    colors = plt.get_cmap("tab10").colors
+    for i, activation in enumerate(activations):
+        runs = histories[histories["activation"] == activation]
+        if runs.empty or column not in runs:
+            continue
+        color = colors[i % len(colors)]
+        style = "-" if i < len(colors) else "--"
+        n_seeds = runs["seed"].nunique()
+        stats = runs.groupby("epoch")[column].agg(["mean", "std"])
+        if n_seeds == 1:
+            ax.plot(stats.index, stats["mean"], style, color=color, lw=1.6, label=activation)
+        else:
+            label = f"{activation} (mean ± std, {n_seeds} seeds)"
+            ax.plot(stats.index, stats["mean"], style, color=color, lw=1.6, label=label)
+            ax.fill_between(stats.index, stats["mean"] - stats["std"],
+                            stats["mean"] + stats["std"], color=color, alpha=0.18, lw=0)
+    ax.set_title(title)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(ylabel)
+    ax.grid(True, alpha=0.3)
+    if histories["epoch"].max() <= 20:
+        ax.set_xticks(sorted(histories["epoch"].unique()))
+    ax.legend(title="activation", fontsize=9)
+    fig.tight_layout()
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    paths = [stem.with_suffix(".png"), stem.with_suffix(".svg")]
+    for path in paths:
+        fig.savefig(path)
+    plt.close(fig)
+    return paths
+
+
+def plot_results(histories: pd.DataFrame, plots_dir: Path, metric: str, exclude: list[str],
+                 validation: str) -> list[Path]:
+    """The standard set: validation and training accuracy and loss, plus the validation pair
+    again without the excluded activations (the article dropped sigmoid to zoom in)."""
+    if histories.empty:
+        return []
+    activations = list(dict.fromkeys(histories["activation"]))
+    val_name = "test set, used as validation" if validation == "test" else "held-out validation"
+    written = []
+    curves = [("val", metric, "accuracy"), ("val", "loss", "loss"),
+              ("train", metric, "accuracy"), ("train", "loss", "loss")]
+    for split, col, kind in curves:
+        column = f"val_{col}" if split == "val" else col
+        where = val_name if split == "val" else "training"
+        title = f"{PRETTY.get(col, col)} per epoch ({where})"
+        written += plot_curves(histories, column, title, PRETTY.get(col, col),
+                               plots_dir / f"{split}_{kind}", activations)
+    kept = [a for a in activations if a not in exclude]
+    if kept and len(kept) < len(activations):
+        suffix = "without_" + "_".join(a for a in activations if a in exclude)
+        for col, kind in ((metric, "accuracy"), ("loss", "loss")):
+            title = f"{PRETTY.get(col, col)} per epoch ({val_name}), {suffix.replace('_', ' ')}"
+            written += plot_curves(histories, f"val_{col}", title, PRETTY.get(col, col),
+                                   plots_dir / f"val_{kind}_{suffix}", kept)
+    return written

@@ -1,0 +1,121 @@
+"""Training one trial: build, compile with a clipped Adam, fit with crash-safe callbacks, test.
+
+Everything a crash must not lose is written by callbacks at each epoch's end, in this
+order: the history row, the best weights (if kept), then Keras' BackupAndRestore
+state. A rerun therefore resumes after the last epoch whose history is on disk, and
+the history is stitched (rows from the interrupted attempt beyond the resume point
+are dropped), never duplicated.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import keras
+import pandas as pd
+
+from actsearch.activations import ActivationOptions
+from actsearch.config import Config, OptimizerConfig
+from actsearch.data import Dataset
+from actsearch.models import build_model
+from actsearch.results import ResultsDir, Trial, TrialResult, write_atomic
+
+
+def make_optimizer(cfg: OptimizerConfig) -> keras.optimizers.Optimizer:
+    clip = {k: getattr(cfg, k) for k in ("clipvalue", "clipnorm", "global_clipnorm")}
+    clip = {k: v for k, v in clip.items() if v is not None}
+    return keras.optimizers.Adam(learning_rate=cfg.learning_rate, **clip)
+
+
+def build_compiled_model(cfg: Config, activation: str) -> keras.Model:
+    options = ActivationOptions(leaky_relu_slope=cfg.model.leaky_relu_slope)
+    model = build_model(cfg.model.architecture, activation, options)
+    model.compile(optimizer=make_optimizer(cfg.training.optimizer), loss=cfg.training.loss,
+                  metrics=list(cfg.training.metrics))
+    return model
+
+
+class HistoryWriter(keras.callbacks.Callback):
+    """Rewrites <out>/histories/<trial>.csv atomically after every epoch, with epoch seconds.
+
+    Epochs are numbered from 1 in the file. On a resumed fit the first epoch it sees
+    tells where to cut the rows left by the interrupted attempt.
+    """
+
+    def __init__(self, path: Path):
+        super().__init__()
+        self.path = path
+        self.rows: list[dict] | None = None
+        self._start = 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+        if self.rows is None:
+            previous = pd.read_csv(self.path) if self.path.is_file() else pd.DataFrame()
+            keep = previous[previous["epoch"] <= epoch] if not previous.empty else previous
+            self.rows = keep.to_dict("records")
+
+    def on_epoch_end(self, epoch, logs=None):
+        row = {"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()}}
+        row["seconds"] = time.perf_counter() - self._start
+        self.rows.append(row)
+        write_atomic(self.path, pd.DataFrame(self.rows).to_csv(index=False))
+
+
+def _best_so_far(history: pd.DataFrame, monitor: str, mode: str) -> float | None:
+    if history.empty or monitor not in history or not history[monitor].notna().any():
+        return None
+    return float(history[monitor].min() if mode == "min" else history[monitor].max())
+
+
+def train_trial(trial: Trial, cfg: Config, data: Dataset, results: ResultsDir,
+                verbose: int = 2) -> TrialResult:
+    """Train one (activation, seed), resuming from its backup if an earlier run was cut off."""
+    started = time.perf_counter()
+    keras.utils.set_random_seed(trial.seed)
+    model = build_compiled_model(cfg, trial.activation)
+    t = cfg.training
+    monitor, mode = "val_loss", "min"
+    best_path = results.backup_dir(trial.id) / "best.weights.h5"
+    callbacks: list[keras.callbacks.Callback] = [HistoryWriter(results.history(trial.id))]
+    if t.restore_best:
+        previous = results.read_history(trial.id)
+        callbacks.append(keras.callbacks.ModelCheckpoint(
+            best_path, monitor=monitor, mode=mode, save_best_only=True, save_weights_only=True,
+            initial_value_threshold=_best_so_far(previous, monitor, mode)))
+    callbacks.append(keras.callbacks.BackupAndRestore(
+        results.backup_dir(trial.id) / "backup", double_checkpoint=True))
+    callbacks.append(keras.callbacks.TerminateOnNaN())
+    if t.early_stopping_patience:
+        callbacks.append(keras.callbacks.EarlyStopping(monitor=monitor, mode=mode,
+                                                       patience=t.early_stopping_patience))
+    best_path.parent.mkdir(parents=True, exist_ok=True)
+    model.fit(data.x_train, data.y_train, batch_size=t.batch_size, epochs=t.epochs,
+              validation_data=(data.x_val, data.y_val), callbacks=callbacks, verbose=verbose)
+
+    history = results.read_history(trial.id)
+    diverged = _first_nonfinite_epoch(history)
+    if t.restore_best and best_path.is_file() and diverged is None:
+        model.load_weights(best_path)
+    test = model.evaluate(data.x_test, data.y_test, batch_size=1024, verbose=0, return_dict=True)
+    if cfg.output.save_models:
+        results.model_path(trial.id).parent.mkdir(parents=True, exist_ok=True)
+        model.save(results.model_path(trial.id))
+    best_path.unlink(missing_ok=True)
+    return TrialResult(
+        trial_id=trial.id, activation=trial.activation, seed=trial.seed,
+        status="diverged" if diverged is not None else "ok",
+        epochs_run=len(history), params=model.count_params(),
+        test={k: float(v) for k, v in test.items()}, diverged_epoch=diverged,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def _first_nonfinite_epoch(history: pd.DataFrame) -> int | None:
+    for _, row in history.iterrows():
+        if not math.isfinite(row["loss"]):
+            return int(row["epoch"])
+    return None
+
