@@ -114,9 +114,10 @@ def load_config(path: str | Path | None, overrides: typing.Sequence[str] = ()) -
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f" (line {mark.line + 1})" if mark else ""
-            raise UserError(f"{path} is not valid YAML{where}: {getattr(exc, 'problem', exc)}")
+            problem = getattr(exc, "problem", exc)
+            raise UserError(f"{path} is not valid YAML{where}: {problem}") from None
         except OSError as exc:
-            raise UserError(f"cannot read config {path}: {exc.strerror}")
+            raise UserError(f"cannot read config {path}: {exc.strerror}") from None
         if not isinstance(raw, dict):
             raise UserError(f"{path} must hold a mapping of config keys, not {type(raw).__name__}")
     for item in overrides:
@@ -138,7 +139,7 @@ def apply_override(raw: dict[str, Any], item: str) -> None:
     try:
         value = yaml.safe_load(text) if text.strip() else None
     except yaml.YAMLError:
-        raise UserError(f"--set {key}: value {text!r} is not valid YAML")
+        raise UserError(f"--set {key}: value {text!r} is not valid YAML") from None
     parts = key.strip().split(".")
     node = raw
     for part in parts[:-1]:

@@ -53,22 +53,19 @@ def load_dataset(cfg: DataConfig) -> Dataset:
     raw = read_local(Path(cfg.path)) if cfg.path else download(cfg.dataset, cfg.origin)
     x_train, y_train = raw["x_train"][: cfg.limit_train], raw["y_train"][: cfg.limit_train]
     x_test, y_test = raw["x_test"][: cfg.limit_test], raw["y_test"][: cfg.limit_test]
+    x_train, y_train = preprocess_images(x_train), one_hot(y_train)
+    x_test, y_test = preprocess_images(x_test), one_hot(y_test)
+    x_val, y_val = x_test, y_test
     if cfg.validation == "split":
-        train_idx, val_idx = stratified_split(y_train, cfg.validation_split, SPLIT_SEED)
+        train_idx, val_idx = stratified_split(y_train.argmax(axis=1), cfg.validation_split,
+                                              SPLIT_SEED)
         x_val, y_val = x_train[val_idx], y_train[val_idx]
         x_train, y_train = x_train[train_idx], y_train[train_idx]
-    else:
-        x_val, y_val = x_test, y_test
-    return Dataset(
-        x_train=preprocess_images(x_train), y_train=one_hot(y_train),
-        x_val=preprocess_images(x_val), y_val=one_hot(y_val),
-        x_test=preprocess_images(x_test), y_test=one_hot(y_test),
-        validation=cfg.validation,
-    )
+    return Dataset(x_train, y_train, x_val, y_val, x_test, y_test, validation=cfg.validation)
 
 
 def preprocess_images(x: np.ndarray) -> np.ndarray:
-    return (x.reshape(-1, 28, 28, 1).astype("float32") / 255.0).astype("float32")
+    return x.reshape(-1, 28, 28, 1).astype("float32") / np.float32(255.0)
 
 
 def one_hot(y: np.ndarray) -> np.ndarray:
@@ -152,4 +149,4 @@ def download(dataset: str, origin: str | None) -> dict[str, np.ndarray]:
             ) from None
     if dataset == "mnist":
         return _read_npz(paths[0])
-    return {key: read_idx(p) for key, p in zip(IDX_FILES, paths)}
+    return {key: read_idx(p) for key, p in zip(IDX_FILES, paths, strict=True)}

@@ -12,7 +12,7 @@ NUM_CLASSES = 10
 
 def build_article_cnn(
     activation: str,
-    options: ActivationOptions = ActivationOptions(),
+    options: ActivationOptions | None = None,
     input_shape: tuple[int, ...] = INPUT_SHAPE,
     num_classes: int = NUM_CLASSES,
 ) -> keras.Model:
@@ -23,6 +23,7 @@ def build_article_cnn(
     post-activation outputs; the parameter count is the article's (1,199,882 for MNIST).
     """
     spec = get_spec(activation)
+    options = options or ActivationOptions()
     init = spec.kernel_initializer
     layers = keras.layers
     return keras.Sequential(

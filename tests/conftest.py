@@ -1,0 +1,47 @@
+"""Shared helpers: a tiny real config on the shipped MNIST fixture, and the CLI in-process."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURE = ROOT / "tests" / "data" / "mnist-mini"
+
+
+def tiny_config(out: Path, **sections) -> dict:
+    """A config that trains in seconds: 256 real MNIST digits, 1 epoch, relu only."""
+    cfg = {
+        "name": "tiny",
+        "data": {"path": str(FIXTURE), "limit_train": 256, "limit_test": 128},
+        "model": {"activations": ["relu"]},
+        "training": {"epochs": 1, "batch_size": 64, "seeds": [0]},
+        "output": {"dir": str(out)},
+    }
+    for section, values in sections.items():
+        cfg.setdefault(section, {}).update(values)
+    return cfg
+
+
+def write_config(path: Path, cfg: dict) -> Path:
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def run_cli(*args: str, env: dict | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
+    """`python -m actsearch ...` in a fresh process, as a user runs it."""
+    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+    return subprocess.run([sys.executable, "-m", "actsearch", *args], cwd=ROOT, env=full_env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture
+def tiny(tmp_path):
+    """(config path, results dir) for a tiny run."""
+    out = tmp_path / "out"
+    return write_config(tmp_path / "tiny.yaml", tiny_config(out)), out

@@ -1,0 +1,102 @@
+import math
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+from actsearch.activations import REGISTRY, ActivationOptions, get_spec
+from actsearch.errors import UserError
+from actsearch.models import build_article_cnn
+
+ARTICLE = ["sigmoid", "relu", "elu", "leaky-relu", "selu", "gelu"]
+HIDDEN = ["conv1", "conv2", "dense"]
+
+
+@pytest.mark.parametrize("name", ARTICLE)
+def test_article_cnn_has_the_articles_parameter_count(name):
+    assert build_article_cnn(name).count_params() == 1_199_882
+
+
+@pytest.mark.parametrize("name", ARTICLE)
+def test_activation_follows_every_hidden_layer(name):
+    model = build_article_cnn(name)
+    names = [layer.name for layer in model.layers]
+    for hidden in HIDDEN:
+        assert names[names.index(hidden) + 1] == f"{hidden}_act"
+    assert model.get_layer("output").get_config()["activation"] == "softmax"
+
+
+def test_selu_uses_lecun_normal_and_alpha_dropout():
+    model = build_article_cnn("selu")
+    for hidden in HIDDEN:
+        init = model.get_layer(hidden).get_config()["kernel_initializer"]
+        assert init["class_name"] == "LecunNormal"
+    drops = [layer for layer in model.layers if "dropout" in layer.name]
+    assert [type(d) for d in drops] == [keras.layers.AlphaDropout] * 2
+    assert [d.rate for d in drops] == [0.25, 0.5]
+
+
+@pytest.mark.parametrize("name", ["relu", "gelu", "leaky-relu", "sigmoid"])
+def test_other_activations_use_keras_defaults(name):
+    model = build_article_cnn(name)
+    for hidden in HIDDEN:
+        init = model.get_layer(hidden).get_config()["kernel_initializer"]
+        assert init["class_name"] == "GlorotUniform"
+    drops = [layer for layer in model.layers if "dropout" in layer.name]
+    assert [type(d) for d in drops] == [keras.layers.Dropout] * 2
+
+
+X = np.array([-3.0, -1.0, -0.2, 0.0, 0.5, 2.0], dtype="float32")
+
+
+def apply(name, x=X, **options):
+    layer = get_spec(name).make_layer(ActivationOptions(**options), "a")
+    return keras.ops.convert_to_numpy(layer(x))
+
+
+def test_gelu_is_the_articles_tanh_approximation_and_gelu_exact_is_erf():
+    tanh_form = 0.5 * X * (1 + np.tanh(np.sqrt(2 / np.pi) * (X + 0.044715 * X**3)))
+    erf_form = np.array([0.5 * x * (1 + math.erf(x / math.sqrt(2))) for x in X])
+    np.testing.assert_allclose(apply("gelu"), tanh_form, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(apply("gelu-exact"), erf_form, rtol=1e-5, atol=1e-6)
+    assert np.abs(apply("gelu") - apply("gelu-exact")).max() > 1e-5  # really two functions
+
+
+def test_leaky_relu_slope_is_the_articles_and_configurable():
+    np.testing.assert_allclose(apply("leaky-relu"), np.where(X > 0, X, 0.2 * X), rtol=1e-6)
+    np.testing.assert_allclose(apply("leaky-relu", leaky_relu_slope=0.05),
+                               np.where(X > 0, X, 0.05 * X), rtol=1e-6)
+
+
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+def test_every_registered_activation_builds_and_runs(name):
+    out = apply(name)
+    assert out.shape == X.shape and np.all(np.isfinite(out))
+
+
+def test_unknown_activation_lists_the_valid_ones():
+    with pytest.raises(UserError) as err:
+        get_spec("rleu")
+    message = str(err.value)
+    assert "did you mean relu" in message
+    assert all(name in message for name in REGISTRY)
+
+
+def test_saved_model_reloads_with_plain_load_model_in_a_fresh_process(tmp_path):
+    x = np.random.default_rng(0).random((4, 28, 28, 1), dtype="float32")
+    for name in ["gelu", "leaky-relu", "selu"]:
+        model = build_article_cnn(name, ActivationOptions(leaky_relu_slope=0.1))
+        path = tmp_path / f"{name}.keras"
+        model.save(path)
+        np.save(tmp_path / f"{name}-x.npy", x)
+        expected = model.predict(x, verbose=0)
+        code = (
+            "import sys, numpy as np, keras, actsearch\n"
+            f"m = keras.models.load_model({str(path)!r})\n"
+            f"np.save({str(tmp_path / (name + '-y.npy'))!r}, "
+            f"m.predict(np.load({str(tmp_path / (name + '-x.npy'))!r}), verbose=0))\n"
+        )
+        subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+        np.testing.assert_array_equal(np.load(tmp_path / f"{name}-y.npy"), expected)
