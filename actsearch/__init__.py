@@ -9,5 +9,8 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # keep TensorFlow's C++ start-up chatter out
 
 from actsearch import activations  # noqa: E402, F401  (registers custom objects with Keras)
+from actsearch.api import Results, load_results, run  # noqa: E402
+
+__all__ = ["Results", "load_results", "run"]
 
 __version__ = "0.1.0"

@@ -57,11 +57,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
-    from actsearch.experiment import load_results_config, write_report
+    from actsearch.api import load_results
 
-    cfg, results = load_results_config(args.results_dir)
-    write_report(cfg, results)
-    print(f"actsearch: wrote {results.plots} and {results.root / 'summary.md'}")
+    results = load_results(args.results_dir)
+    results.refresh()
+    print(f"actsearch: wrote {results.path / 'plots'}, summary.md and report.html "
+          f"in {results.path}")
     return 0
 
 

@@ -7,6 +7,7 @@ training. Paths in the config are relative to the directory the command runs in.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import difflib
 import types
@@ -102,9 +103,12 @@ class Config:
         return dataclasses.asdict(self)
 
 
-def load_config(path: str | Path | None, overrides: typing.Sequence[str] = ()) -> Config:
-    """Read a YAML config (or start from defaults), apply `dotted.key=value` overrides, validate."""
-    raw: dict[str, Any] = {}
+def load_config(path: str | Path | None, overrides: typing.Sequence[str] = (),
+                values: dict[str, Any] | None = None, base: dict[str, Any] | None = None
+                ) -> Config:
+    """Read a YAML config (or start from `base`, or defaults), apply `dotted.key=value`
+    overrides (CLI, values parsed as YAML) and `values` (API, {dotted key: value}), validate."""
+    raw: dict[str, Any] = copy.deepcopy(base) if base else {}
     if path is not None:
         path = Path(path)
         if not path.is_file():
@@ -122,6 +126,8 @@ def load_config(path: str | Path | None, overrides: typing.Sequence[str] = ()) -
             raise UserError(f"{path} must hold a mapping of config keys, not {type(raw).__name__}")
     for item in overrides:
         apply_override(raw, item)
+    for key, value in (values or {}).items():
+        set_dotted(raw, key, value)
     return config_from_dict(raw)
 
 
@@ -140,12 +146,16 @@ def apply_override(raw: dict[str, Any], item: str) -> None:
         value = yaml.safe_load(text) if text.strip() else None
     except yaml.YAMLError:
         raise UserError(f"--set {key}: value {text!r} is not valid YAML") from None
-    parts = key.strip().split(".")
+    set_dotted(raw, key.strip(), value)
+
+
+def set_dotted(raw: dict[str, Any], key: str, value: Any) -> None:
+    parts = key.split(".")
     node = raw
     for part in parts[:-1]:
         child = node.setdefault(part, {})
         if not isinstance(child, dict):
-            raise UserError(f"--set {key}: {part} is not a section")
+            raise UserError(f"cannot set {key}: {part} is not a section")
         node = child
     node[parts[-1]] = value
 

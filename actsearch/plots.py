@@ -18,10 +18,8 @@ PRETTY = {"binary_accuracy": "binary accuracy", "categorical_accuracy": "accurac
           "loss": "loss"}
 
 
-def plot_curves(histories: pd.DataFrame, column: str, title: str, ylabel: str,
-                stem: Path, activations: list[str]) -> list[Path]:
-    """Draw `column` against epoch, one curve per activation; write stem.png and stem.svg."""
-    fig, ax = plt.subplots(figsize=(8, 5.5), dpi=110)
+def draw_curves(ax, histories: pd.DataFrame, column: str, activations: list[str]) -> None:
+    """`column` against epoch on `ax`, one curve (or mean and band) per activation."""
     colors = plt.get_cmap("tab10").colors
     for i, activation in enumerate(activations):
         runs = histories[histories["activation"] == activation]
@@ -31,20 +29,30 @@ def plot_curves(histories: pd.DataFrame, column: str, title: str, ylabel: str,
         style = "-" if i < len(colors) else "--"
         n_seeds = runs["seed"].nunique()
         stats = runs.groupby("epoch")[column].agg(["mean", "std"])
+        marker = "o" if stats.index.max() <= 30 else None
         if n_seeds == 1:
-            ax.plot(stats.index, stats["mean"], style, color=color, lw=1.6, label=activation)
+            ax.plot(stats.index, stats["mean"], style, color=color, lw=1.6, marker=marker,
+                    ms=3, label=activation)
         else:
             label = f"{activation} (mean ± std, {n_seeds} seeds)"
-            ax.plot(stats.index, stats["mean"], style, color=color, lw=1.6, label=label)
+            ax.plot(stats.index, stats["mean"], style, color=color, lw=1.6, marker=marker,
+                    ms=3, label=label)
             ax.fill_between(stats.index, stats["mean"] - stats["std"],
                             stats["mean"] + stats["std"], color=color, alpha=0.18, lw=0)
-    ax.set_title(title)
     ax.set_xlabel("epoch")
-    ax.set_ylabel(ylabel)
+    ax.set_ylabel(PRETTY.get(column.removeprefix("val_"), column))
     ax.grid(True, alpha=0.3)
-    if histories["epoch"].max() <= 20:
+    if not histories.empty and histories["epoch"].max() <= 20:
         ax.set_xticks(sorted(histories["epoch"].unique()))
     ax.legend(title="activation", fontsize=9)
+
+
+def plot_curves(histories: pd.DataFrame, column: str, title: str, stem: Path,
+                activations: list[str]) -> list[Path]:
+    """Draw `column` against epoch, one curve per activation; write stem.png and stem.svg."""
+    fig, ax = plt.subplots(figsize=(8, 5.5), dpi=110)
+    draw_curves(ax, histories, column, activations)
+    ax.set_title(title)
     fig.tight_layout()
     stem.parent.mkdir(parents=True, exist_ok=True)
     paths = [stem.with_suffix(".png"), stem.with_suffix(".svg")]
@@ -69,13 +77,13 @@ def plot_results(histories: pd.DataFrame, plots_dir: Path, metric: str, exclude:
         column = f"val_{col}" if split == "val" else col
         where = val_name if split == "val" else "training"
         title = f"{PRETTY.get(col, col)} per epoch ({where})"
-        written += plot_curves(histories, column, title, PRETTY.get(col, col),
-                               plots_dir / f"{split}_{kind}", activations)
+        written += plot_curves(histories, column, title, plots_dir / f"{split}_{kind}",
+                               activations)
     kept = [a for a in activations if a not in exclude]
     if kept and len(kept) < len(activations):
         suffix = "without_" + "_".join(a for a in activations if a in exclude)
         for col, kind in ((metric, "accuracy"), ("loss", "loss")):
             title = f"{PRETTY.get(col, col)} per epoch ({val_name}), {suffix.replace('_', ' ')}"
-            written += plot_curves(histories, f"val_{col}", title, PRETTY.get(col, col),
+            written += plot_curves(histories, f"val_{col}", title,
                                    plots_dir / f"val_{kind}_{suffix}", kept)
     return written

@@ -10,6 +10,7 @@ are dropped), never duplicated.
 from __future__ import annotations
 
 import math
+import shutil
 import time
 from pathlib import Path
 
@@ -103,7 +104,7 @@ def train_trial(trial: Trial, cfg: Config, data: Dataset, results: ResultsDir,
     if cfg.output.save_models:
         results.model_path(trial.id).parent.mkdir(parents=True, exist_ok=True)
         model.save(results.model_path(trial.id))
-    best_path.unlink(missing_ok=True)
+    shutil.rmtree(results.backup_dir(trial.id), ignore_errors=True)  # resume state: done with
     return TrialResult(
         trial_id=trial.id, activation=trial.activation, seed=trial.seed,
         status="diverged" if diverged is not None else "ok",

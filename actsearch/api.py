@@ -1,0 +1,102 @@
+"""The Python API for notebooks and scripts: the same machinery as the CLI.
+
+    import actsearch
+    res = actsearch.run("configs/mnist.yaml", overrides={"training.epochs": 5})
+    res.summary          # one row per trial (pandas)
+    res.statistics       # one row per activation: mean, std, CI, p-value vs best
+    res.histories        # every epoch of every trial (tidy)
+    res.plot()           # validation accuracy and loss, as a matplotlib Figure
+    actsearch.load_results("results/mnist")   # a finished (or interrupted) run
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from actsearch.config import Config, load_config
+from actsearch.results import ResultsDir
+
+
+@dataclass
+class Results:
+    """A results folder, read from disk on every access (so it is never stale)."""
+
+    path: Path
+    config: Config
+
+    def _csv(self, name: str) -> pd.DataFrame:
+        file = self.path / name
+        return pd.read_csv(file) if file.is_file() and file.stat().st_size > 1 else pd.DataFrame()
+
+    @property
+    def histories(self) -> pd.DataFrame:
+        return self._csv("histories.csv")
+
+    @property
+    def summary(self) -> pd.DataFrame:
+        return self._csv("summary.csv")
+
+    @property
+    def statistics(self) -> pd.DataFrame:
+        return self._csv("statistics.csv")
+
+    @property
+    def report(self) -> Path:
+        return self.path / "report.html"
+
+    def refresh(self) -> None:
+        """Rebuild tables, plots and report.html from the trials on disk."""
+        from actsearch.experiment import plan_trials
+        from actsearch.report import write_report
+
+        write_report(self.config, ResultsDir(self.path), plan_trials(self.config))
+
+    def plot(self, split: str = "val"):
+        """Accuracy (the config's plots.metric) and loss per epoch, side by side."""
+        import matplotlib.pyplot as plt
+
+        from actsearch.plots import draw_curves
+
+        hist = self.histories
+        prefix = "val_" if split == "val" else ""
+        activations = list(dict.fromkeys(hist["activation"])) if not hist.empty else []
+        fig, axes = plt.subplots(1, 2, figsize=(13, 4.8))
+        for ax, col in zip(axes, (self.config.plots.metric, "loss"), strict=True):
+            draw_curves(ax, hist, prefix + col, activations)
+            ax.set_title(f"{prefix}{col}")
+        fig.tight_layout()
+        return fig
+
+    def _repr_markdown_(self) -> str:
+        md = self.path / "summary.md"
+        return md.read_text() if md.is_file() else f"actsearch results in {self.path}"
+
+
+def run(config: str | Path | dict[str, Any] | Config = "configs/mnist.yaml",
+        overrides: dict[str, Any] | None = None, out: str | Path | None = None,
+        overwrite: bool = False, quiet: bool = False) -> Results:
+    """Run an experiment like `python -m actsearch run`; overrides use dotted keys."""
+    from actsearch.experiment import run_experiment
+
+    values = dict(overrides or {})
+    if out is not None:
+        values["output.dir"] = str(out)
+    if isinstance(config, Config):
+        config = config.to_dict()
+    if isinstance(config, dict):
+        cfg = load_config(None, values=values, base=config)
+    else:
+        cfg = load_config(config, values=values)
+    run_experiment(cfg, overwrite=overwrite, quiet=quiet,
+                   log=(lambda msg: None) if quiet else print)
+    return Results(cfg.out_dir, cfg)
+
+
+def load_results(path: str | Path) -> Results:
+    results = ResultsDir(path)
+    return Results(results.root, results.load_config())
+
