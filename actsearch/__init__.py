@@ -6,7 +6,10 @@ registry, so saved `.keras` models reload with plain `keras.models.load_model`.
 
 import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # keep TensorFlow's C++ start-up chatter out
+# Keep TensorFlow's C++ info and warning logs out of our progress lines (errors still show;
+# TF_CPP_MIN_LOG_LEVEL=0 brings them back). TensorFlow 2.21 still prints a few start-up
+# lines (oneDNN, CUDA probing) before its logging reads this setting.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from actsearch import activations  # noqa: E402, F401  (registers custom objects with Keras)
 from actsearch.api import Results, load_results, run  # noqa: E402

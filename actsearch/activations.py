@@ -11,7 +11,9 @@ registered with Keras' serialization registry on import).
 from __future__ import annotations
 
 import difflib
+import importlib
 import math
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -54,6 +56,13 @@ def _leaky_relu(options: ActivationOptions, name: str) -> keras.layers.Layer:
     return keras.layers.LeakyReLU(negative_slope=options.leaky_relu_slope, name=name)
 
 
+def _prelu(options: ActivationOptions, name: str) -> keras.layers.Layer:
+    # One learned slope per channel, started at 0.25 as He et al. (2015); Keras' default
+    # start of 0 would make it a plain ReLU at initialisation.
+    return keras.layers.PReLU(alpha_initializer=keras.initializers.Constant(0.25),
+                              shared_axes=[1, 2] if name.startswith("conv") else None, name=name)
+
+
 _SPECS = [
     ActivationSpec("sigmoid", "logistic 1/(1+e^-x); saturates, so gradients vanish",
                    _function(keras.activations.sigmoid)),
@@ -78,10 +87,61 @@ _SPECS = [
                    _function(keras.activations.mish)),
     ActivationSpec("softplus", "log(1+e^x); a smooth ReLU",
                    _function(keras.activations.softplus)),
+    ActivationSpec("prelu", "leaky ReLU whose negative slope is learned (per channel, from 0.25)",
+                   _prelu),
     ActivationSpec("linear", "identity; the network collapses to a linear model (a baseline)",
                    _function(keras.activations.linear)),
 ]
 REGISTRY: dict[str, ActivationSpec] = {spec.name: spec for spec in _SPECS}
+
+
+def import_function(target: str) -> Callable:
+    """`package.module:function` -> the function, or a one-line UserError saying why not."""
+    module_name, _, attr = target.partition(":")
+    if not module_name or not attr:
+        raise UserError(f"activation {target!r}: expected module:function")
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:  # noqa: BLE001 - any import failure is the user's to fix
+        raise UserError(f"activation {target!r}: cannot import {module_name}: {exc}") from None
+    fn = getattr(module, attr, None)
+    if fn is None:
+        raise UserError(f"activation {target!r}: {module_name} has no attribute {attr!r}")
+    if not callable(fn):
+        raise UserError(f"activation {target!r}: {attr} is a {type(fn).__name__}, not callable")
+    return fn
+
+
+@keras.saving.register_keras_serializable(package="actsearch", name="ImportedActivation")
+class ImportedActivation(keras.layers.Layer):
+    """A user's `module:function` activation as a layer that saves its import path, so a
+    `.keras` file reloads with plain `load_model` wherever actsearch and that module import."""
+
+    def __init__(self, target: str, **kwargs):
+        super().__init__(**kwargs)
+        self.target = target
+        self.fn = import_function(target)
+
+    def call(self, inputs):
+        return self.fn(inputs)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "target": self.target}
+
+
+def _imported(target: str) -> ActivationSpec:
+    fn = import_function(target)  # fail now, at config time, not when the model is built
+    doc = (fn.__doc__ or "").strip().splitlines()
+    return ActivationSpec(target, doc[0] if doc else f"user activation {target}",
+                          lambda options, name: ImportedActivation(target, name=name))
+
+
+def file_safe(name: str) -> str:
+    """An activation name usable in file and Keras layer names (`my.mod:fn` -> `my.mod-fn`)."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "-", name)
 
 
 def check_activation_names(names: Iterable[str]) -> None:
@@ -90,11 +150,15 @@ def check_activation_names(names: Iterable[str]) -> None:
 
 
 def get_spec(name: str) -> ActivationSpec:
+    """A registered name, or `module:function` for a user's own activation."""
+    if ":" in name:
+        return _imported(name)
     try:
         return REGISTRY[name]
     except KeyError:
         close = difflib.get_close_matches(name, REGISTRY, n=1)
         hint = f" (did you mean {close[0]}?)" if close else ""
         raise UserError(
-            f"unknown activation {name!r}{hint}; valid: {', '.join(REGISTRY)}"
+            f"unknown activation {name!r}{hint}; valid: {', '.join(REGISTRY)}, "
+            "or module:function for your own"
         ) from None

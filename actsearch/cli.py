@@ -1,4 +1,7 @@
-"""Command line: `python -m actsearch run|plot|list`. User errors print one line, exit 2."""
+"""Command line: `python -m actsearch run|plot|list|activations`.
+
+User errors print one line and exit 2; Ctrl-C exits 130 with a hint to rerun and resume.
+"""
 
 from __future__ import annotations
 
@@ -28,6 +31,12 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("results_dir")
 
     sub.add_parser("list", help="list the registered activations")
+
+    shapes = sub.add_parser("activations",
+                            help="plot activations and their derivatives (autodiff)")
+    shapes.add_argument("names", nargs="*", metavar="NAME",
+                        help="activations to draw (default: every registered one)")
+    shapes.add_argument("--out", default="results/activations", help="folder for the figures")
     return parser
 
 
@@ -75,7 +84,23 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "plot": cmd_plot, "list": cmd_list}
+def cmd_activations(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from actsearch.activations import REGISTRY, check_activation_names
+
+    names = args.names or list(REGISTRY)
+    check_activation_names(names)
+    from actsearch.activation_plots import plot_activations
+
+    written = plot_activations(names, Path(args.out))
+    print(f"actsearch: wrote {len(written)} figures to {args.out}: "
+          + ", ".join(p.name for p in written if p.suffix == ".png"))
+    return 0
+
+
+COMMANDS = {"run": cmd_run, "plot": cmd_plot, "list": cmd_list,
+            "activations": cmd_activations}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -81,6 +81,14 @@ class PlotsConfig:
 
 
 @dataclass
+class DiagnosticsConfig:
+    enabled: bool = True  # gradient norms, clipping, dead units, activation stats per epoch
+    probe_size: int = 512  # training images measured (the same ones for every trial)
+    probe_seed: int = 0
+    dead_threshold: float = 0.0  # a unit is dead if |output| <= this for every probe image
+
+
+@dataclass
 class ExecutionConfig:
     executor: str = "local"
 
@@ -93,6 +101,7 @@ class Config:
     training: TrainingConfig = field(default_factory=TrainingConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
     plots: PlotsConfig = field(default_factory=PlotsConfig)
+    diagnostics: DiagnosticsConfig = field(default_factory=DiagnosticsConfig)
     execution: ExecutionConfig = field(default_factory=ExecutionConfig)
 
     @property
@@ -282,4 +291,9 @@ def validate(cfg: Config) -> None:
         if clips[k] <= 0:
             raise UserError(f"training.optimizer.{k} must be positive (or null for none)")
     _one_of("plots.metric", cfg.plots.metric, t.metrics)
+    if cfg.diagnostics.probe_size < 1:
+        raise UserError(f"diagnostics.probe_size must be at least 1, got "
+                        f"{cfg.diagnostics.probe_size}")
+    if cfg.diagnostics.dead_threshold < 0:
+        raise UserError("diagnostics.dead_threshold must be 0 or more")
     _one_of("execution.executor", cfg.execution.executor, EXECUTORS)

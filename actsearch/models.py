@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import keras
 
-from actsearch.activations import ActivationOptions, get_spec
+from actsearch.activations import ActivationOptions, file_safe, get_spec
 
 INPUT_SHAPE = (28, 28, 1)
 NUM_CLASSES = 10
@@ -41,7 +41,7 @@ def build_article_cnn(
             spec.dropout(0.5, name="dropout2"),
             layers.Dense(num_classes, activation="softmax", name="output"),
         ],
-        name=f"article_cnn_{activation}",
+        name=f"article_cnn_{file_safe(activation)}",
     )
 
 

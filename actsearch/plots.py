@@ -53,6 +53,11 @@ def plot_curves(histories: pd.DataFrame, column: str, title: str, stem: Path,
     fig, ax = plt.subplots(figsize=(8, 5.5), dpi=110)
     draw_curves(ax, histories, column, activations)
     ax.set_title(title)
+    return save_figure(fig, stem)
+
+
+def save_figure(fig, stem: Path) -> list[Path]:
+    """stem.png (for reports and the README) and stem.svg (for papers); closes the figure."""
     fig.tight_layout()
     stem.parent.mkdir(parents=True, exist_ok=True)
     paths = [stem.with_suffix(".png"), stem.with_suffix(".svg")]

@@ -13,11 +13,13 @@ from pathlib import Path
 import pandas as pd
 
 from actsearch.config import Config
+from actsearch.diagnostic_plots import plot_diagnostics
 from actsearch.plots import plot_results
 from actsearch.results import (
     ResultsDir,
     Trial,
     markdown_table,
+    tidy_diagnostics,
     tidy_histories,
     trial_summary,
     write_atomic,
@@ -34,12 +36,18 @@ def write_report(cfg: Config, results: ResultsDir, trials: list[Trial]) -> pd.Da
     write_atomic(results.root / "summary.csv", summary.to_csv(index=False))
     ranking = rank_activations(cfg, summary)
     write_atomic(results.root / "statistics.csv", ranking.to_csv(index=False))
-    write_atomic(results.root / "summary.md", summary_markdown(cfg, summary, ranking))
+    diag = tidy_diagnostics(results, trials)
+    if not diag.empty:
+        write_atomic(results.root / "diagnostics.csv", diag.to_csv(index=False))
+    diag_table = diagnostics_table(diag)
+    write_atomic(results.root / "summary.md",
+                 summary_markdown(cfg, summary, ranking, diag_table))
     plots = plot_results(histories, results.plots, cfg.plots.metric, cfg.plots.exclude,
                          cfg.data.validation)
+    plots += plot_diagnostics(diag, results.plots)
+    pngs = [p for p in plots if p.suffix == ".png"]
     write_atomic(results.root / "report.html",
-                 report_html(cfg, results, summary, ranking, [p for p in plots
-                                                              if p.suffix == ".png"]))
+                 report_html(cfg, results, summary, ranking, diag_table, pngs))
     return summary
 
 
@@ -66,6 +74,64 @@ def rank_activations(cfg: Config, summary: pd.DataFrame) -> pd.DataFrame:
     table["cohens_d_vs_best"] = [comparisons[a].cohens_d if a in comparisons else float("nan")
                                  for a in table["activation"]]
     return table.reset_index(drop=True)
+
+
+def diagnostics_table(diag: pd.DataFrame) -> pd.DataFrame:
+    """Per activation, mean over seeds: the first-to-last layer gradient ratio (before
+    training, after epoch 1, at the end), the most any layer's gradient was clipped in
+    epoch 1, dead units per hidden layer at the end, and the top hidden layer's output
+    statistics at the end."""
+    if diag.empty:
+        return pd.DataFrame()
+    layers = list(dict.fromkeys(diag["layer"]))
+    hidden = list(dict.fromkeys(diag.loc[diag["act_std"].notna(), "layer"]))
+    first, last, top = layers[0], layers[-1], hidden[-1] if hidden else None
+    at_end = diag[diag["epoch"] == diag.groupby("trial")["epoch"].transform("max")]
+    rows = []
+    for activation, runs in diag.groupby("activation", sort=False):
+        norms = runs.pivot_table(index=["trial", "epoch"], columns="layer", values="grad_norm")
+        ratio = (norms[first] / norms[last]).groupby("epoch").mean()
+        end = at_end[at_end["activation"] == activation].groupby("layer").mean(
+            numeric_only=True)
+        epoch1 = runs[runs["epoch"] == 1]
+        row = {"activation": activation,
+               f"grad {first}/{last} start": ratio.get(0, float("nan")),
+               f"grad {first}/{last} epoch 1": ratio.get(1, float("nan")),
+               f"grad {first}/{last} end": float(ratio.iloc[-1]),
+               "max clipped % epoch 1": 100 * epoch1["clipped_fraction"].max()}
+        for layer in hidden:
+            row[f"dead % {layer}"] = 100 * end.loc[layer, "dead_fraction"]
+        if top is not None:
+            row[f"inactive % {top}"] = 100 * end.loc[top, "inactive_fraction"]
+            row[f"{top} mean"] = end.loc[top, "act_mean"]
+            row[f"{top} std"] = end.loc[top, "act_std"]
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+DIAGNOSTICS_INTRO = (
+    "Measured on a fixed probe batch of training images, in inference mode. grad a/b: "
+    "kernel gradient norm of the first layer over the last, before clipping (far below 1: "
+    "vanishing gradients). clipped: share of gradient entries the clip value cuts. dead: "
+    "units whose output is 0 on every probe image; inactive: output <= 0 on every image "
+    "(dead for ReLU; Leaky ReLU and ELU still pass a gradient there). mean/std: of the top "
+    "hidden layer's outputs (SELU aims at 0 and 1). Details: diagnostics.csv and plots/.")
+
+
+def _number(value: float) -> str:
+    """Ratios span many orders of magnitude; percentages and stats do not."""
+    if pd.isna(value):
+        return "-"
+    return f"{value:.2g}" if abs(value) < 0.01 and value != 0 else f"{value:.3g}"
+
+
+def diagnostics_markdown(table: pd.DataFrame) -> str:
+    cols = list(table.columns)
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for _, row in table.iterrows():
+        lines.append("| " + " | ".join(str(row[c]) if c == "activation" else _number(row[c])
+                                       for c in cols) + " |")
+    return "\n".join(lines)
 
 
 def describe_setup(cfg: Config) -> str:
@@ -112,7 +178,8 @@ def _comparison_intro(metric: str) -> str:
             "d is Cohen's d (difference in pooled standard deviations).")
 
 
-def summary_markdown(cfg: Config, summary: pd.DataFrame, ranking: pd.DataFrame) -> str:
+def summary_markdown(cfg: Config, summary: pd.DataFrame, ranking: pd.DataFrame,
+                     diag_table: pd.DataFrame | None = None) -> str:
     lines = [f"# {cfg.name}: activation comparison", "", describe_setup(cfg), ""]
     if summary.empty:
         return "\n".join(lines + ["No trial has finished yet.", ""])
@@ -123,13 +190,16 @@ def summary_markdown(cfg: Config, summary: pd.DataFrame, ranking: pd.DataFrame) 
     if comparisons:
         lines += ["## How sure is the ranking?", "", _comparison_intro(metric), ""]
         lines += [f"- {c.sentence()}" for c in comparisons] + [""]
+    if diag_table is not None and not diag_table.empty:
+        lines += ["## Inside the networks", "", DIAGNOSTICS_INTRO, "",
+                  diagnostics_markdown(diag_table), ""]
     lines += ["## Trials", "", markdown_table(_trial_table(cfg, summary)), ""]
     lines += [f"- {note}" for note in _notes(summary)] + [""]
     return "\n".join(lines)
 
 
 def report_html(cfg: Config, results: ResultsDir, summary: pd.DataFrame,
-                ranking: pd.DataFrame, pngs: list[Path]) -> str:
+                ranking: pd.DataFrame, diag_table: pd.DataFrame, pngs: list[Path]) -> str:
     """One self-contained page (plots embedded as data: URIs) that opens with no server."""
     esc = html.escape
     parts = [f"<h1>{esc(cfg.name)}: activation comparison</h1>",
@@ -145,6 +215,9 @@ def report_html(cfg: Config, results: ResultsDir, summary: pd.DataFrame,
             parts += ["<h2>How sure is the ranking?</h2>",
                       f"<p>{esc(_comparison_intro(metric))}</p>",
                       _html_list(c.sentence() for c in comparisons)]
+    if not diag_table.empty:
+        parts += ["<h2>Inside the networks</h2>", f"<p>{esc(DIAGNOSTICS_INTRO)}</p>",
+                  f'<div class="wide">{_html_table(diagnostics_markdown(diag_table))}</div>']
     parts.append("<h2>Plots</h2>")
     for png in pngs:
         data = base64.b64encode(png.read_bytes()).decode("ascii")

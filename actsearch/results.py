@@ -23,6 +23,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from actsearch.activations import file_safe
 from actsearch.config import Config, config_from_dict
 from actsearch.errors import UserError
 
@@ -51,6 +52,26 @@ def write_atomic(path: Path, text: str) -> None:
         raise
 
 
+class EpochTable:
+    """A per-epoch CSV that survives crashes: rewritten atomically after each epoch, and on
+    resume cut back to the epochs the restored weights have seen (rows an interrupted
+    attempt wrote past that point are dropped), so no epoch is ever listed twice."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.rows: list[dict] = []
+
+    def start(self, completed_epochs: int) -> None:
+        previous = pd.read_csv(self.path) if self.path.is_file() else pd.DataFrame()
+        if not previous.empty:
+            previous = previous[previous["epoch"] <= completed_epochs]
+        self.rows = previous.to_dict("records")
+
+    def extend(self, rows: list[dict]) -> None:
+        self.rows.extend(rows)
+        write_atomic(self.path, pd.DataFrame(self.rows).to_csv(index=False))
+
+
 @dataclass(frozen=True)
 class Trial:
     """One training run: an activation and a seed."""
@@ -62,7 +83,7 @@ class Trial:
 
     @property
     def id(self) -> str:
-        return f"{self.activation}-seed{self.seed}"
+        return f"{file_safe(self.activation)}-seed{self.seed}"
 
 
 @dataclass
@@ -95,6 +116,9 @@ class ResultsDir:
     def backup_dir(self, trial_id: str) -> Path:
         return self.root / "state" / trial_id
 
+    def diagnostics(self, trial_id: str) -> Path:
+        return self.root / "diagnostics" / f"{trial_id}.csv"
+
     def model_path(self, trial_id: str) -> Path:
         return self.root / "models" / f"{trial_id}.keras"
 
@@ -114,7 +138,7 @@ class ResultsDir:
                     f"new folder or --overwrite to replace them"
                 )
         if overwrite and self.root.exists():
-            for sub in ("histories", "trials", "state", "models", "plots"):
+            for sub in ("histories", "diagnostics", "trials", "state", "models", "plots"):
                 _remove_tree(self.root / sub)
             for name in ("histories.csv", "summary.csv", "summary.md", "config.yaml"):
                 (self.root / name).unlink(missing_ok=True)
@@ -142,7 +166,7 @@ class ResultsDir:
 
 
 # Keys that only change where or how results are shown; a folder can be resumed across them.
-_PRESENTATION_KEYS = {("output",), ("plots",), ("execution",)}
+_PRESENTATION_KEYS = {("output",), ("plots",), ("execution",), ("diagnostics",)}
 
 
 def same_experiment(a: dict[str, Any], b: dict[str, Any]) -> bool:
@@ -182,15 +206,26 @@ def environment() -> dict[str, Any]:
 
 def tidy_histories(results: ResultsDir, trials: list[Trial]) -> pd.DataFrame:
     """All trials' epochs in one table: trial, activation, seed, epoch, metrics..."""
+    return stack_trials(trials, results.history)
+
+
+def tidy_diagnostics(results: ResultsDir, trials: list[Trial]) -> pd.DataFrame:
+    """All trials' diagnostics rows: trial, activation, seed, epoch, layer, measurements."""
+    return stack_trials(trials, results.diagnostics)
+
+
+def stack_trials(trials: list[Trial], path_of) -> pd.DataFrame:
+    """Per-trial CSVs (path_of(trial id)) in one table led by trial, activation and seed."""
     frames = []
     for trial in trials:
-        hist = results.read_history(trial.id)
-        if hist.empty:
+        path = path_of(trial.id)
+        if not path.is_file():
             continue
-        hist.insert(0, "seed", trial.seed)
-        hist.insert(0, "activation", trial.activation)
-        hist.insert(0, "trial", trial.id)
-        frames.append(hist)
+        table = pd.read_csv(path)
+        table.insert(0, "seed", trial.seed)
+        table.insert(0, "activation", trial.activation)
+        table.insert(0, "trial", trial.id)
+        frames.append(table)
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 

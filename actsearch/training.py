@@ -1,10 +1,10 @@
 """Training one trial: build, compile with a clipped Adam, fit with crash-safe callbacks, test.
 
 Everything a crash must not lose is written by callbacks at each epoch's end, in this
-order: the history row, the best weights (if kept), then Keras' BackupAndRestore
-state. A rerun therefore resumes after the last epoch whose history is on disk, and
-the history is stitched (rows from the interrupted attempt beyond the resume point
-are dropped), never duplicated.
+order: the diagnostics rows (if on), the history row, the best weights (if kept), then
+Keras' BackupAndRestore state. A rerun resumes from the last backup, and the history
+and diagnostics are stitched there (rows an interrupted attempt wrote beyond the resume
+point are dropped), never duplicated: a crash loses at most the epoch in progress.
 """
 
 from __future__ import annotations
@@ -20,8 +20,9 @@ import pandas as pd
 from actsearch.activations import ActivationOptions
 from actsearch.config import Config, OptimizerConfig
 from actsearch.data import Dataset
+from actsearch.diagnostics import ClipRule, DiagnosticsWriter, probe_indices
 from actsearch.models import build_model
-from actsearch.results import ResultsDir, Trial, TrialResult, write_atomic
+from actsearch.results import EpochTable, ResultsDir, Trial, TrialResult
 
 
 def make_optimizer(cfg: OptimizerConfig) -> keras.optimizers.Optimizer:
@@ -39,7 +40,7 @@ def build_compiled_model(cfg: Config, activation: str) -> keras.Model:
 
 
 class HistoryWriter(keras.callbacks.Callback):
-    """Rewrites <out>/histories/<trial>.csv atomically after every epoch, with epoch seconds.
+    """Rewrites <out>/histories/<trial>.csv after every epoch, with epoch seconds.
 
     Epochs are numbered from 1 in the file. On a resumed fit the first epoch it sees
     tells where to cut the rows left by the interrupted attempt.
@@ -47,22 +48,20 @@ class HistoryWriter(keras.callbacks.Callback):
 
     def __init__(self, path: Path):
         super().__init__()
-        self.path = path
-        self.rows: list[dict] | None = None
+        self.table = EpochTable(path)
+        self._started = False
         self._start = 0.0
 
     def on_epoch_begin(self, epoch, logs=None):
         self._start = time.perf_counter()
-        if self.rows is None:
-            previous = pd.read_csv(self.path) if self.path.is_file() else pd.DataFrame()
-            keep = previous[previous["epoch"] <= epoch] if not previous.empty else previous
-            self.rows = keep.to_dict("records")
+        if not self._started:
+            self.table.start(epoch)
+            self._started = True
 
     def on_epoch_end(self, epoch, logs=None):
         row = {"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()}}
         row["seconds"] = time.perf_counter() - self._start
-        self.rows.append(row)
-        write_atomic(self.path, pd.DataFrame(self.rows).to_csv(index=False))
+        self.table.extend([row])
 
 
 def _best_so_far(history: pd.DataFrame, monitor: str, mode: str) -> float | None:
@@ -80,7 +79,10 @@ def train_trial(trial: Trial, cfg: Config, data: Dataset, results: ResultsDir,
     t = cfg.training
     monitor, mode = "val_loss", "min"
     best_path = results.backup_dir(trial.id) / "best.weights.h5"
-    callbacks: list[keras.callbacks.Callback] = [HistoryWriter(results.history(trial.id))]
+    callbacks: list[keras.callbacks.Callback] = []
+    if cfg.diagnostics.enabled:  # first, so its probe is not timed as training
+        callbacks.append(diagnostics_writer(cfg, data, results.diagnostics(trial.id)))
+    callbacks.append(HistoryWriter(results.history(trial.id)))
     if t.restore_best:
         previous = results.read_history(trial.id)
         callbacks.append(keras.callbacks.ModelCheckpoint(
@@ -112,6 +114,14 @@ def train_trial(trial: Trial, cfg: Config, data: Dataset, results: ResultsDir,
         test={k: float(v) for k, v in test.items()}, diverged_epoch=diverged,
         seconds=time.perf_counter() - started,
     )
+
+
+def diagnostics_writer(cfg: Config, data: Dataset, path: Path) -> DiagnosticsWriter:
+    d, o = cfg.diagnostics, cfg.training.optimizer
+    idx = probe_indices(len(data.x_train), d.probe_size, d.probe_seed)
+    clip = ClipRule(o.clipvalue, o.clipnorm, o.global_clipnorm)
+    return DiagnosticsWriter(path, data.x_train[idx], data.y_train[idx], cfg.training.loss,
+                             clip, d.dead_threshold)
 
 
 def _first_nonfinite_epoch(history: pd.DataFrame) -> int | None:

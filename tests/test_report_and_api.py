@@ -44,7 +44,9 @@ def test_api_refuses_bad_overrides_like_the_cli(finished):
 
 def test_report_html_is_self_contained(finished):
     page = finished.report.read_text()
-    assert page.count('src="data:image/png;base64,') == 6  # 4 plots + 2 without sigmoid
+    # 4 curves + 2 without sigmoid + 2 diagnostics figures
+    assert page.count('src="data:image/png;base64,') == 8
+    assert "Inside the networks" in page
     assert "http://" not in page and "https://" not in page  # nothing fetched from anywhere
     assert "How sure is the ranking?" in page and "<pre>name: tiny" in page
 
@@ -69,7 +71,7 @@ def test_report_opens_in_a_headless_browser_with_every_plot_loaded(finished, tmp
                               timeout=120)
 
     dom = chromium("--virtual-time-budget=3000", "--dump-dom").stdout
-    assert 'data-images-loaded="6"' in dom and 'data-images-total="6"' in dom
+    assert 'data-images-loaded="8"' in dom and 'data-images-total="8"' in dom
     shot = tmp_path / "report.png"
     chromium("--window-size=1200,1600", f"--screenshot={shot}")
     pixels = matplotlib.image.imread(shot)[..., :3]
