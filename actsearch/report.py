@@ -221,7 +221,9 @@ def report_html(cfg: Config, results: ResultsDir, summary: pd.DataFrame,
     parts.append("<h2>Plots</h2>")
     for png in pngs:
         data = base64.b64encode(png.read_bytes()).decode("ascii")
-        parts.append(f'<figure><img alt="{esc(png.stem)}" src="data:image/png;base64,{data}">'
+        wide = ' class="full"' if png.stem.startswith("diagnostics") else ""
+        parts.append(f'<figure{wide}><img alt="{esc(png.stem)}" '
+                     f'src="data:image/png;base64,{data}">'
                      f"<figcaption>{esc(png.name)}</figcaption></figure>")
     if not summary.empty:
         trials_html = _html_table(markdown_table(_trial_table(cfg, summary)))
@@ -259,6 +261,7 @@ table {{ border-collapse: collapse; font-size: 0.9em; margin: 1em 0; }}
 th, td {{ border: 1px solid #ccc; padding: 3px 8px; text-align: right; }}
 th {{ background: #f0f0f0; }}
 figure {{ display: inline-block; margin: 0.5em; }} img {{ max-width: 520px; }}
+figure.full {{ display: block; }} figure.full img {{ max-width: 100%; }}
 figcaption {{ font-size: 0.8em; color: #666; text-align: center; }}
 .wide {{ overflow-x: auto; }}
 pre {{ background: #f7f7f7; padding: 1em; overflow: auto; }}

@@ -69,8 +69,8 @@ class Comparison:
         else:
             verdict = f"not significant at {min(self.n_best, self.n_other)} seeds " \
                       f"(p = {self.p_value:.2g})"
-        return (f"{self.best} vs {self.activation}: difference {diff}, "
-                f"effect size d = {self.cohens_d:.2f}, {verdict}")
+        effect = "" if np.isnan(self.cohens_d) else f"effect size d = {self.cohens_d:.2f}, "
+        return f"{self.best} vs {self.activation}: difference {diff}, {effect}{verdict}"
 
 
 def compare_to_best(summary: pd.DataFrame, column: str, higher_is_better: bool = True

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The reference results committed under results/reference/, rerun exactly.
+# Needs the real data of ../shared/data (see its README); CPU is enough (about 1.5 h on
+# 2 cores). Each run resumes if interrupted: rerun this script.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+data="${DATA:-../shared/data}"
+split=/tmp/mnist-t10k-split.npz
+[ -f "$split" ] || python experiments/make_mnist_t10k_split.py "$data/mnist-t10k" "$split"
+
+# 1. The article's config (configs/mnist.yaml) at CPU size, on real MNIST digits:
+#    8,000 training and 2,000 test images from the genuine MNIST test set, 12 epochs.
+python -m actsearch run configs/mnist.yaml --out results/reference/mnist-cpu \
+    --set name=mnist-cpu --set data.path="$split" --set training.epochs=12
+
+# 2. The article's protocol, longer, on Fashion-MNIST (same format as MNIST, harder):
+#    20,000 of the 60,000 training images, all 10,000 test images, 15 epochs.
+python -m actsearch run configs/mnist.yaml --out results/reference/fashion-mnist \
+    --set name=fashion-mnist --set data.dataset=fashion_mnist \
+    --set data.path="$data/fashion-mnist" --set data.limit_train=20000 \
+    --set training.epochs=15
+
+# 3. The rigorous config at CPU size: 4,000 of the 8,000 MNIST training images above
+#    (3,600 train / 400 held-out validation), 2,000 test images, 5 seeds, 8 epochs.
+python -m actsearch run configs/mnist-rigorous.yaml --out results/reference/mnist-rigorous-cpu \
+    --set data.path="$split" --set data.limit_train=4000 --set training.epochs=8
+
+# Keep what a reader needs; the resume state and SVG copies stay out of git.
+find results/reference -name '*.svg' -delete
+find results/reference -type d -name state -empty -delete
