@@ -45,7 +45,7 @@ def plot_activations(names: list[str], out_dir: Path,
             ax.plot(x, values[index], "-" if i < 10 else "--", lw=1.6, label=name)
         ax.axhline(0, color="k", lw=0.6)
         ax.axvline(0, color="k", lw=0.6)
-        ax.set_ylim(-2.0, 4.0 if index == 0 else 1.6)
+        ax.set_ylim(*((-2.0, 4.0) if index == 0 else (-0.3, 1.9)))
         ax.set_xlabel("x")
         ax.set_ylabel(kind)
         ax.set_title(f"{stem.capitalize()} on [{X_RANGE[0]:g}, {X_RANGE[1]:g}]")

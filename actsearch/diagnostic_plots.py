@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
-from actsearch.plots import save_figure
+from actsearch.plots import line_style, save_figure
 
 HIDDEN_COLUMNS = [("dead_fraction", "dead units (%)"),
                   ("act_mean", "output mean"), ("act_std", "output std"),
@@ -73,7 +73,6 @@ def _per_layer(means: pd.DataFrame, activations: list[str], stem: Path,
     line per activation. Dashed dead-unit lines are units inactive (<= threshold, negative
     included) on every probe image: dead for ReLU, still passing a gradient for Leaky/ELU."""
     hidden = list(dict.fromkeys(means.loc[means["act_std"].notna(), "layer"]))
-    colors = plt.get_cmap("tab10").colors
     fig, axes = plt.subplots(len(HIDDEN_COLUMNS), len(hidden),
                              figsize=(4.4 * len(hidden), 2.7 * len(HIDDEN_COLUMNS)), dpi=110,
                              sharex=True, squeeze=False)
@@ -82,11 +81,11 @@ def _per_layer(means: pd.DataFrame, activations: list[str], stem: Path,
         for row, (column, label) in enumerate(HIDDEN_COLUMNS):
             ax = axes[row, col]
             scale = 100.0 if column in PERCENT else 1.0
-            for i, activation in enumerate(activations):
+            for activation in activations:
                 line = means[(means["activation"] == activation) & (means["layer"] == layer)]
-                color = colors[i % len(colors)]
-                ax.plot(line["epoch"], line[column] * scale, color=color, marker="o", ms=2.5,
-                        label=activation)
+                color, style = line_style(activation, activations)
+                ax.plot(line["epoch"], line[column] * scale, style, color=color, marker="o",
+                        ms=2.5, label=activation)
                 if column == "dead_fraction":
                     ax.plot(line["epoch"], line["inactive_fraction"] * scale, "--",
                             color=color, lw=1)

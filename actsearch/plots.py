@@ -18,15 +18,22 @@ PRETTY = {"binary_accuracy": "binary accuracy", "categorical_accuracy": "accurac
           "loss": "loss"}
 
 
+def line_style(activation: str, everyone: list[str]) -> tuple[tuple, str]:
+    """(color, line style) of an activation by its place among all of a run's activations,
+    so it keeps its color in every figure, including those that leave some out."""
+    colors = plt.get_cmap("tab10").colors
+    i = everyone.index(activation)
+    return colors[i % len(colors)], "-" if i < len(colors) else "--"
+
+
 def draw_curves(ax, histories: pd.DataFrame, column: str, activations: list[str]) -> None:
     """`column` against epoch on `ax`, one curve (or mean and band) per activation."""
-    colors = plt.get_cmap("tab10").colors
-    for i, activation in enumerate(activations):
+    everyone = list(dict.fromkeys(histories["activation"])) if not histories.empty else []
+    for activation in activations:
         runs = histories[histories["activation"] == activation]
         if runs.empty or column not in runs:
             continue
-        color = colors[i % len(colors)]
-        style = "-" if i < len(colors) else "--"
+        color, style = line_style(activation, everyone)
         n_seeds = runs["seed"].nunique()
         stats = runs.groupby("epoch")[column].agg(["mean", "std"])
         marker = "o" if stats.index.max() <= 30 else None
