@@ -3,7 +3,7 @@
 The driver connects to Ray (a local instance it starts, `auto`, or a `ray://` address), puts
 the data set in the object store once, and submits one task per unfinished trial with the
 configured CPUs and (possibly fractional) GPUs. Workers send each epoch's files back through
-a Ray queue (ray_worker.py); the driver writes them under the same names a local run uses,
+an actor (ray_worker.py); the driver writes them under the same names a local run uses,
 and trials/<trial>.json when a trial ends. A trial whose worker dies (process killed, node
 lost, out of memory) is started again from epoch 1, its partial files replaced, up to
 `execution.max_retries` times; after that, or when the training code raises, it is recorded
@@ -24,7 +24,7 @@ from actsearch.config import Config, ExecutionConfig
 from actsearch.data import Dataset
 from actsearch.errors import UserError
 from actsearch.executors import Log, already_finished, describe_result, head
-from actsearch.ray_worker import FAULT_HOOK, run_trial, worker_env
+from actsearch.ray_worker import FAULT_HOOK, Outbox, run_trial, worker_env
 from actsearch.results import ResultsDir, Trial, TrialResult, write_atomic
 
 POLL_SECONDS = 0.5  # how often the driver collects epoch messages while it waits
@@ -117,11 +117,9 @@ class _Sweep:
 
     def __init__(self, ray: Any, cfg: Config, data: Dataset, results: ResultsDir,
                  verbose: int, log: Log):
-        from ray.util.queue import Queue
-
         self.ray, self.cfg, self.results, self.verbose, self.log = ray, cfg, results, verbose, log
         self.data = ray.put(data)  # once, not once per trial
-        self.outbox = Queue(actor_options={"num_cpus": 0})
+        self.outbox = ray.remote(num_cpus=0)(Outbox).remote()
         resources = cfg.execution.resources_per_trial
         # max_retries=0: retries are decided here, where the partial files can be reset
         self.task = ray.remote(run_trial).options(
@@ -133,20 +131,25 @@ class _Sweep:
 
     def run(self, trials: list[Trial]) -> dict[str, TrialResult]:
         finished = {}
-        for trial in trials:
-            self._forget(trial)  # an interrupted earlier run's partial files: restart at 1
-            self._submit(trial, 1)
-        while self.running:
-            ready, _ = self.ray.wait(list(self.running), num_returns=1, timeout=POLL_SECONDS)
-            self._collect_messages()  # before results: a task's last epoch precedes its end
-            for ref in ready:
-                attempt = self.running.pop(ref)
-                result = self._finish(ref, attempt)
-                if result is not None:
-                    self.results.record(result)
-                    self.log(describe_result(head(attempt.trial), result))
-                    finished[attempt.trial.id] = result
-        self.outbox.shutdown()
+        try:
+            for trial in trials:
+                self._forget(trial)  # an interrupted earlier run's partial files: restart at 1
+                self._submit(trial, 1)
+            while self.running:
+                ready, _ = self.ray.wait(list(self.running), num_returns=1,
+                                         timeout=POLL_SECONDS)
+                self._collect_messages()  # before results: a task's last epoch precedes its end
+                for ref in ready:
+                    attempt = self.running.pop(ref)
+                    result = self._finish(ref, attempt)
+                    if result is not None:
+                        self.results.record(result)
+                        self.log(describe_result(head(attempt.trial), result))
+                        finished[attempt.trial.id] = result
+        finally:  # Ctrl-C or an error here: stop the trials too, even on a Ray left running
+            for ref in self.running:
+                self.ray.cancel(ref, force=True)
+            self.ray.kill(self.outbox)
         return finished
 
     def _submit(self, trial: Trial, number: int) -> None:
@@ -163,8 +166,7 @@ class _Sweep:
         shutil.rmtree(self.results.backup_dir(trial.id), ignore_errors=True)
 
     def _collect_messages(self) -> None:
-        count = self.outbox.qsize()
-        for message in self.outbox.get_nowait_batch(count) if count else []:
+        for message in self.ray.get(self.outbox.take.remote()):
             attempt = self.current.get(message["trial"])
             if attempt is None or attempt.number != message["attempt"]:
                 continue  # from an attempt that has since been given up
