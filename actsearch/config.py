@@ -301,8 +301,6 @@ _HOST_PORT = re.compile(r"[\w.\-]+:\d+|\[[0-9a-fA-F:]+\]:\d+")
 
 def validate_execution(e: ExecutionConfig) -> None:
     """Where and with what share of a machine trials run; Ray wants whole numbers above 1."""
-    from actsearch.executors import require
-
     if e.address and not (e.address == "auto" or e.address.startswith("ray://")
                           or _HOST_PORT.fullmatch(e.address)):
         raise UserError(f"execution.address must be empty (a local Ray started here), auto, "
@@ -316,4 +314,3 @@ def validate_execution(e: ExecutionConfig) -> None:
                             f"whole number, got {amount}")
     if e.max_retries < 0:
         raise UserError(f"execution.max_retries must be 0 or more, got {e.max_retries}")
-    require(e.executor)

@@ -75,7 +75,8 @@ EXECUTORS: dict[str, Callable[[], Executor]] = {"local": LocalExecutor, "ray": _
 
 
 def require(name: str) -> None:
-    """Fail at config time, in one line, when an executor's optional dependency is missing."""
+    """Fail in one line, before anything runs, when an executor's optional dependency is
+    missing (checked when running, not when reading a config: plotting needs no Ray)."""
     if name == "ray":
         from actsearch.ray_executor import import_ray
 

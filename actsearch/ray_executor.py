@@ -55,8 +55,11 @@ def ray_session(execution: ExecutionConfig, log: Log) -> Iterator[Any]:
     try:
         ray.init(address=address, **options)
     except (ConnectionError, RuntimeError, ValueError) as exc:
+        hint = "" if address == "local" else (
+            "; is the cluster up, and does this machine have its token (the head's "
+            "~/.ray/auth_token, and RAY_AUTH_MODE=token)?")
         raise UserError(f"cannot start or reach Ray at execution.address={address}: "
-                        f"{_one_line(exc)}") from None
+                        f"{_one_line(exc)}{hint}") from None
     try:
         log(f"actsearch: Ray at {address}: {_describe(ray)}")
         yield ray

@@ -16,7 +16,9 @@ import pytest
 from conftest import tiny_config, write_config
 
 from actsearch.cli import main
+from actsearch.config import load_config
 from actsearch.ray_worker import FAULT_HOOK
+from actsearch.results import ResultsDir
 
 SWEEP = {"model": {"activations": ["relu", "elu"]}, "training": {"epochs": 2, "seeds": [0, 1]}}
 TRIALS = ["relu-seed0", "relu-seed1", "elu-seed0", "elu-seed1"]
@@ -123,3 +125,6 @@ def test_missing_ray_is_one_line_with_the_install_command(tmp_path, monkeypatch,
     assert err == ["actsearch: error: execution.executor=ray needs Ray, which is not installed "
                    "here: pip install -e '.[ray]'"]
     assert not out.exists()  # refused before the results folder is touched
+    # reading a Ray run's config and redrawing its report need no Ray
+    ResultsDir(out).prepare(load_config(path, ["execution.executor=ray"]), overwrite=False)
+    assert main(["plot", str(out)]) == 0
