@@ -40,16 +40,17 @@ def import_ray() -> Any:
 
 
 @contextlib.contextmanager
-def ray_session(execution: ExecutionConfig, log: Log) -> Iterator[Any]:
+def ray_session(execution: ExecutionConfig, log: Log, quiet: bool = False) -> Iterator[Any]:
     """Ray, connected as the config says. A Ray the caller already initialised (a notebook)
-    is used as it is and left running; one started or joined here is shut down after."""
+    is used as it is and left running; one started or joined here is shut down after.
+    Quiet: the workers' own output (TensorFlow's start-up lines) is not forwarded here."""
     ray = import_ray()
     if ray.is_initialized():
         log(f"actsearch: using the Ray this process already runs: {_describe(ray)}")
         yield ray
         return
     address = execution.address or "local"  # "local" always starts a new instance
-    options: dict[str, Any] = {"logging_level": "WARNING"}
+    options: dict[str, Any] = {"logging_level": "WARNING", "log_to_driver": not quiet}
     if address == "local":
         options["include_dashboard"] = False
     try:
@@ -109,7 +110,7 @@ class RayExecutor:
         done = {t.id: r for t in trials if (r := already_finished(t, results, log)) is not None}
         todo = [t for t in trials if t.id not in done]
         if todo:
-            with ray_session(cfg.execution, log) as ray:
+            with ray_session(cfg.execution, log, quiet=verbose == 0) as ray:
                 check_fits(ray, cfg.execution, log)
                 done.update(_Sweep(ray, cfg, data, results, verbose, log).run(todo))
         return [done[t.id] for t in trials]
