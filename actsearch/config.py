@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import difflib
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -89,8 +90,17 @@ class DiagnosticsConfig:
 
 
 @dataclass
+class ResourcesConfig:
+    cpu: float = 1.0  # CPUs reserved per trial; also TensorFlow's thread count on the worker
+    gpu: float = 0.0  # GPUs per trial; a fraction (0.25) lets several small trials share a card
+
+
+@dataclass
 class ExecutionConfig:
-    executor: str = "local"
+    executor: str = "local"  # local: one trial after another here; ray: on a Ray cluster
+    address: str | None = None  # ray: empty starts a local Ray here; auto; ray://HOST:10001
+    resources_per_trial: ResourcesConfig = field(default_factory=ResourcesConfig)
+    max_retries: int = 2  # ray: reruns of a trial whose worker died, before it is marked failed
 
 
 @dataclass
@@ -297,3 +307,24 @@ def validate(cfg: Config) -> None:
     if cfg.diagnostics.dead_threshold < 0:
         raise UserError("diagnostics.dead_threshold must be 0 or more")
     _one_of("execution.executor", cfg.execution.executor, EXECUTORS)
+    validate_execution(cfg.execution)
+
+
+_HOST_PORT = re.compile(r"[\w.\-]+:\d+|\[[0-9a-fA-F:]+\]:\d+")
+
+
+def validate_execution(e: ExecutionConfig) -> None:
+    """Where and with what share of a machine trials run; Ray wants whole numbers above 1."""
+    if e.address and not (e.address == "auto" or e.address.startswith("ray://")
+                          or _HOST_PORT.fullmatch(e.address)):
+        raise UserError(f"execution.address must be empty (a local Ray started here), auto, "
+                        f"ray://HOST:PORT or HOST:PORT, got {e.address!r}")
+    for kind, amount, least in (("cpu", e.resources_per_trial.cpu, "more than 0"),
+                                ("gpu", e.resources_per_trial.gpu, "0 or more")):
+        if amount < 0 or (kind == "cpu" and amount == 0):
+            raise UserError(f"execution.resources_per_trial.{kind} must be {least}, got {amount}")
+        if amount > 1 and amount != int(amount):
+            raise UserError(f"execution.resources_per_trial.{kind}: a share above 1 must be a "
+                            f"whole number, got {amount}")
+    if e.max_retries < 0:
+        raise UserError(f"execution.max_retries must be 0 or more, got {e.max_retries}")

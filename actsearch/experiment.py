@@ -35,8 +35,9 @@ def run_experiment(cfg: Config, overwrite: bool = False, quiet: bool = False,
     import tensorflow as tf
 
     from actsearch.data import load_dataset
-    from actsearch.executors import get_executor
+    from actsearch.executors import get_executor, require
 
+    require(cfg.execution.executor)  # e.g. Ray not installed: refused before any work
     data = load_dataset(cfg.data)  # before touching the results folder: bad data claims nothing
     results = ResultsDir(cfg.out_dir)
     results.prepare(cfg, overwrite=overwrite)

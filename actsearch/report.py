@@ -60,9 +60,9 @@ def _score_columns(cfg: Config) -> tuple[str, list[str]]:
 def rank_activations(cfg: Config, summary: pd.DataFrame) -> pd.DataFrame:
     """Per activation over seeds: mean, std, 95% CI; ranked by test accuracy; each compared
     with the best by Welch's t-test."""
-    if summary.empty:
-        return pd.DataFrame()
     score, columns = _score_columns(cfg)
+    if summary.empty or score not in summary:  # nothing finished, or every trial failed
+        return pd.DataFrame()
     table = aggregate(summary, columns)
     table = table.sort_values(f"{score}_mean", ascending=False, na_position="last")
     table.insert(0, "rank", range(1, len(table) + 1))
@@ -168,6 +168,9 @@ def _notes(summary: pd.DataFrame) -> list[str]:
     notes = [f"{row['trial']} diverged at epoch {int(row['diverged_epoch'])} (non-finite loss) "
              "and was stopped there; it is left out of the statistics."
              for _, row in summary[summary["status"] == "diverged"].iterrows()]
+    notes += [f"{row['trial']} FAILED after {int(row['epochs'])} epoch(s) (left out of the "
+              f"statistics; rerun the same command to try it again): {row['error']}"
+              for _, row in summary[summary["status"] == "failed"].iterrows()]
     if {"test_binary_accuracy", "test_categorical_accuracy"} <= set(summary.columns):
         notes.append(ACCURACY_NOTE)
     return notes

@@ -37,12 +37,12 @@ def _umask() -> int:
 _FILE_MODE = 0o666 & ~_umask()  # what open() would give; mkstemp alone gives 0600
 
 
-def write_atomic(path: Path, text: str) -> None:
+def write_atomic(path: Path, text: str | bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         os.fchmod(fd, _FILE_MODE)
-        with os.fdopen(fd, "w") as fh:
+        with os.fdopen(fd, "wb" if isinstance(text, bytes) else "w") as fh:
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
@@ -93,12 +93,14 @@ class TrialResult:
     trial_id: str
     activation: str
     seed: int
-    status: str  # "ok", "diverged"
+    status: str  # "ok", "diverged", "failed" (never finished: error says why; rerun retries)
     epochs_run: int
     params: int
     test: dict[str, float] = field(default_factory=dict)
     diverged_epoch: int | None = None
     seconds: float = 0.0
+    error: str | None = None  # why a failed trial failed
+    attempts: int = 1  # more than 1 when a lost worker made the trial start again
 
 
 class ResultsDir:
@@ -236,11 +238,14 @@ def trial_summary(cfg: Config, results: ResultsDir, trials: list[Trial]) -> pd.D
     for trial in trials:
         record = results.finished(trial.id)
         hist = results.read_history(trial.id)
-        if record is None or hist.empty:
+        if record is None or (hist.empty and record.status != "failed"):
             continue
         row: dict[str, Any] = {"trial": trial.id, "activation": trial.activation,
                                "seed": trial.seed, "status": record.status,
                                "epochs": record.epochs_run}
+        if hist.empty:  # failed before its first epoch
+            rows.append({**row, "error": record.error})
+            continue
         last = hist.iloc[-1]
         for col in hist.columns:
             if col.startswith("val_"):
@@ -254,6 +259,8 @@ def trial_summary(cfg: Config, results: ResultsDir, trials: list[Trial]) -> pd.D
         row["diverged_epoch"] = record.diverged_epoch
         row["mean_epoch_seconds"] = float(hist["seconds"].mean())
         row["params"] = record.params
+        if record.error:
+            row["error"] = record.error
         rows.append(row)
     return pd.DataFrame(rows)
 

@@ -76,6 +76,8 @@ class Comparison:
 def compare_to_best(summary: pd.DataFrame, column: str, higher_is_better: bool = True
                     ) -> list[Comparison]:
     """Welch's t-test of the best activation (by mean) against each other one."""
+    if column not in summary:  # no trial got that far (all failed)
+        return []
     ok = summary[summary["status"] == "ok"].dropna(subset=[column])
     groups = {a: g[column].to_numpy(float) for a, g in ok.groupby("activation", sort=False)}
     if len(groups) < 2:

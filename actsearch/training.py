@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import shutil
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import keras
@@ -71,8 +72,11 @@ def _best_so_far(history: pd.DataFrame, monitor: str, mode: str) -> float | None
 
 
 def train_trial(trial: Trial, cfg: Config, data: Dataset, results: ResultsDir,
-                verbose: int = 2) -> TrialResult:
-    """Train one (activation, seed), resuming from its backup if an earlier run was cut off."""
+                verbose: int = 2, extra_callbacks: Sequence[keras.callbacks.Callback] = ()
+                ) -> TrialResult:
+    """Train one (activation, seed), resuming from its backup if an earlier run was cut off.
+    `extra_callbacks` run after the ones here, so they see each epoch's files written (the
+    Ray executor ships them to the driver from there)."""
     started = time.perf_counter()
     keras.utils.set_random_seed(trial.seed)
     model = build_compiled_model(cfg, trial.activation)
@@ -94,6 +98,7 @@ def train_trial(trial: Trial, cfg: Config, data: Dataset, results: ResultsDir,
     if t.early_stopping_patience:
         callbacks.append(keras.callbacks.EarlyStopping(monitor=monitor, mode=mode,
                                                        patience=t.early_stopping_patience))
+    callbacks.extend(extra_callbacks)
     best_path.parent.mkdir(parents=True, exist_ok=True)
     model.fit(data.x_train, data.y_train, batch_size=t.batch_size, epochs=t.epochs,
               validation_data=(data.x_val, data.y_val), callbacks=callbacks, verbose=verbose)

@@ -35,11 +35,35 @@ def test_overrides_are_parsed_as_yaml():
     ("training.optimizer.clipnorm=1", "set only one of training.optimizer"),
     ("training.seeds=[]", "training.seeds is empty"),
     ("plots.metric=acc", "plots.metric: unknown value 'acc'"),
+    ("execution.executor=dask", "execution.executor: unknown value 'dask'"),
+    ("execution.address=localhost", "execution.address must be empty (a local Ray started "
+                                    "here), auto, ray://HOST:PORT or HOST:PORT, got 'localhost'"),
+    ("execution.resources_per_trial.cpu=0", "execution.resources_per_trial.cpu must be more "
+                                            "than 0"),
+    ("execution.resources_per_trial.gpu=-1", "execution.resources_per_trial.gpu must be 0 or "
+                                             "more"),
+    ("execution.resources_per_trial.gpu=1.5", "a share above 1 must be a whole number, got 1.5"),
+    ("execution.resources_per_trial.cpus=2", "unknown config key execution.resources_per_trial"
+                                             ".cpus (did you mean execution.resources_per_trial"
+                                             ".cpu?)"),
+    ("execution.max_retries=-1", "execution.max_retries must be 0 or more"),
 ])
 def test_bad_values_are_refused_with_a_clear_message(override, message):
     with pytest.raises(UserError, match=None) as err:
         load_config("configs/smoke.yaml", [override])
     assert message in str(err.value)
+
+
+def test_execution_keys_for_a_cluster():
+    cfg = load_config("configs/smoke.yaml", [
+        "execution.executor=local", "execution.address=ray://head.example:10001",
+        "execution.resources_per_trial={cpu: 2, gpu: 0.25}", "execution.max_retries=0"])
+    e = cfg.execution
+    assert (e.address, e.resources_per_trial.cpu, e.resources_per_trial.gpu, e.max_retries) == (
+        "ray://head.example:10001", 2.0, 0.25, 0)
+    assert Config().execution.max_retries == 2 and Config().execution.address is None
+    for address in ("auto", "10.0.0.5:6379", "", None):
+        load_config("configs/smoke.yaml", values={"execution.address": address})
 
 
 def test_cli_prints_one_line_and_exits_2(tmp_path, capsys):
