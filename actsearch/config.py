@@ -90,7 +90,12 @@ class DiagnosticsConfig:
 
 @dataclass
 class ExecutionConfig:
-    executor: str = "local"
+    executor: str = "local"  # local: one trial after another; fused: a seed's trials as one model
+    # Speed levers, off by default: on where they help (a GPU), off on CPU because they measured
+    # slower there or change the numbers (benchmarks/README.md).
+    steps_per_execution: int = 1  # train steps per compiled call: fewer Python round trips
+    jit_compile: bool = False  # XLA: faster on GPU; ~6x slower on CPU, and not bit-identical
+    mixed_precision: bool = False  # float16 (GPU) / bfloat16 (CPU) compute: changes the numbers
 
 
 @dataclass
@@ -297,3 +302,15 @@ def validate(cfg: Config) -> None:
     if cfg.diagnostics.dead_threshold < 0:
         raise UserError("diagnostics.dead_threshold must be 0 or more")
     _one_of("execution.executor", cfg.execution.executor, EXECUTORS)
+    _validate_speed_options(cfg)
+
+
+def _validate_speed_options(cfg: Config) -> None:
+    """The speed levers, and the fused executor's refusals (branches must not interact)."""
+    from actsearch.fused import check_fused_config
+
+    if cfg.execution.steps_per_execution < 1:
+        raise UserError(f"execution.steps_per_execution must be at least 1, got "
+                        f"{cfg.execution.steps_per_execution}")
+    if cfg.execution.executor == "fused":
+        check_fused_config(cfg)

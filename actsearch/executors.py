@@ -1,4 +1,5 @@
-"""Executors: who runs the planned trials. The local one runs them in this process, in turn."""
+"""Executors: who runs the planned trials. The local one runs them in this process, in turn;
+the fused one (actsearch/fused.py) trains each seed's activations as one model."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import keras
 
 from actsearch.config import Config
 from actsearch.data import Dataset
+from actsearch.fused import FusedExecutor
 from actsearch.results import ResultsDir, Trial, TrialResult
 from actsearch.training import train_trial
 
@@ -37,6 +39,10 @@ class LocalExecutor:
         return done
 
 
+def head(trial: Trial) -> str:
+    return f"[{trial.index}/{trial.total}] {trial.activation} seed {trial.seed}"
+
+
 def describe_result(head: str, result: TrialResult) -> str:
     if result.status == "diverged":
         return f"{head}: DIVERGED at epoch {result.diverged_epoch} (non-finite loss), stopped"
@@ -44,7 +50,7 @@ def describe_result(head: str, result: TrialResult) -> str:
     return f"{head}: done in {result.seconds:.0f}s, test " + ", ".join(parts)
 
 
-EXECUTORS = {"local": LocalExecutor}
+EXECUTORS = {"local": LocalExecutor, "fused": FusedExecutor}
 
 
 def get_executor(name: str):
