@@ -36,6 +36,7 @@ from actsearch.errors import UserError
 from actsearch.models import INPUT_SHAPE
 from actsearch.results import ResultsDir, Trial, TrialResult
 from actsearch.training import (
+    backup_callback,
     build_uncompiled_model,
     compile_options,
     finish_trial,
@@ -182,7 +183,7 @@ def train_group(trials: list[Trial], cfg: Config, data: Dataset, results: Result
     retired = [trial.id for trial in trials if resumed
                and first_nonfinite_epoch(results.read_history(trial.id)) is not None]
     callbacks = [BranchCallbacks(per_trial, branches, names, retired),
-                 keras.callbacks.BackupAndRestore(backup / "backup", double_checkpoint=True)]
+                 backup_callback(backup / "backup")]
     model.fit(data.x_train, _per_output(branches, data.y_train), batch_size=t.batch_size,
               epochs=t.epochs, validation_data=(data.x_val, _per_output(branches, data.y_val)),
               callbacks=callbacks, verbose=verbose)

@@ -45,7 +45,9 @@ def main() -> int:
     p.add_argument("--epochs", type=int, default=2)
     p.add_argument("--rounds", type=int, default=3, help="turns of each variant")
     p.add_argument("--variants", default="article,actsearch",
-                   help="comma-separated, from article, actsearch, local6, fused6")
+                   help="comma-separated, from article, actsearch, local6, fused6; an "
+                        "actsearch one may add overrides: actsearch@execution.steps_per_"
+                        "execution=8@diagnostics.enabled=false")
     p.add_argument("--fused", action="store_true", help="also local6 and fused6")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="config override for the actsearch variants (e.g. "
@@ -72,16 +74,17 @@ def main() -> int:
             result = in_fresh_process(v, args)
             rates[v].append(result["images"] / result["seconds"])
             cpu_rates[v].append(result["images"] / result["cpu_seconds"])
-            print(f"round {r} {v:9s} {rates[v][-1]:8.1f} images/s per trial "
+            print(f"round {r} {v} {rates[v][-1]:8.1f} images/s per trial "
                   f"({result['seconds']:.1f} s wall, {result['cpu_seconds']:.1f} s CPU)",
                   flush=True)
         peak = max(peak, matmul_peak_flops())  # the best the machine showed in this run
     print(f"\nmedian over {args.rounds} rounds (peak {peak / 1e9:.1f} GFLOP/s):")
     for v in variants:
         rate = statistics.median(rates[v])
-        print(f"  {v:9s} {rate:8.1f} images/s per trial, {rate * flops / peak:6.1%} of peak; "
+        print(f"  {v} {rate:8.1f} images/s per trial, {rate * flops / peak:6.1%} of peak; "
               f"{statistics.median(cpu_rates[v]):8.1f} images per CPU second")
-    for a, b in (("actsearch", "article"), ("fused6", "local6")):
+    pairs = [(v, "article") for v in variants if v.startswith("actsearch")]
+    for a, b in [*pairs, ("fused6", "local6")]:
         if a in rates and b in rates:
             print(f"  ratio {a}/{b}: {median_ratio(rates[a], rates[b]):.3f} by wall time, "
                   f"{median_ratio(cpu_rates[a], cpu_rates[b]):.3f} by CPU time "
@@ -163,14 +166,15 @@ def actsearch_run(variant: str, data, args: argparse.Namespace) -> int:
     from actsearch.experiment import plan_trials
     from actsearch.results import ResultsDir
 
-    activations = SIX if variant in ("local6", "fused6") else ["relu"]
-    executor = "fused" if variant == "fused6" else "local"
+    name, *overrides = variant.split("@")
+    activations = SIX if name in ("local6", "fused6") else ["relu"]
+    executor = "fused" if name == "fused6" else "local"
     with tempfile.TemporaryDirectory() as out:
         raw = {"name": "bench", "data": {"path": args.data},
                "model": {"activations": activations},
                "training": {"epochs": args.epochs, "batch_size": 128},
                "execution": {"executor": executor}, "output": {"dir": out}}
-        for item in args.set:
+        for item in [*args.set, *overrides]:
             apply_override(raw, item)
         cfg = config_from_dict(raw)
         if cfg.training.deterministic:
