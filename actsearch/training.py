@@ -134,7 +134,19 @@ def trial_callbacks(trial: Trial, cfg: Config, data: Dataset, results: ResultsDi
 
 def backup_callback(path: Path) -> keras.callbacks.Callback:
     """Keras' resume state, written at each epoch's end."""
-    return off_the_step_path(keras.callbacks.BackupAndRestore(path, double_checkpoint=True))
+    return off_the_step_path(SafeBackupAndRestore(path, double_checkpoint=True))
+
+
+class SafeBackupAndRestore(keras.callbacks.BackupAndRestore):
+    """Keras' BackupAndRestore falls back to its previous copy when the latest is corrupt,
+    but a kill during the very first write leaves no previous copy, and every rerun would
+    then fail to open it: start that trial over instead (nothing was finished yet)."""
+
+    def on_train_begin(self, logs=None):
+        try:
+            super().on_train_begin(logs)
+        except OSError:
+            shutil.rmtree(self.backup_dir, ignore_errors=True)
 
 
 def off_the_step_path(callback: keras.callbacks.Callback) -> keras.callbacks.Callback:

@@ -47,7 +47,9 @@ def main() -> int:
     p.add_argument("--variants", default="article,actsearch",
                    help="comma-separated, from article, actsearch, local6, fused6; an "
                         "actsearch one may add overrides: actsearch@execution.steps_per_"
-                        "execution=8@diagnostics.enabled=false")
+                        "execution=8@diagnostics.enabled=false; article@deterministic "
+                        "is the article's loop with TensorFlow op determinism on; any may add "
+                        "@env:NAME=VALUE (e.g. @env:TF_NUM_INTEROP_THREADS=1)")
     p.add_argument("--fused", action="store_true", help="also local6 and fused6")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="config override for the actsearch variants (e.g. "
@@ -79,11 +81,14 @@ def main() -> int:
                   flush=True)
         peak = max(peak, matmul_peak_flops())  # the best the machine showed in this run
     print(f"\nmedian over {args.rounds} rounds (peak {peak / 1e9:.1f} GFLOP/s):")
+    per_core = peak / (os.cpu_count() or 1)
     for v in variants:
-        rate = statistics.median(rates[v])
+        rate, cpu_rate = statistics.median(rates[v]), statistics.median(cpu_rates[v])
         print(f"  {v} {rate:8.1f} images/s per trial, {rate * flops / peak:6.1%} of peak; "
-              f"{statistics.median(cpu_rates[v]):8.1f} images per CPU second")
-    pairs = [(v, "article") for v in variants if v.startswith("actsearch")]
+              f"{cpu_rate:8.1f} images per CPU second, {cpu_rate * flops / per_core:6.1%} of "
+              f"a core's share of the peak")
+    pairs = [(v, "article") for v in variants if v != "article" and v.startswith(("actsearch",
+                                                                                  "article"))]
     for a, b in [*pairs, ("fused6", "local6")]:
         if a in rates and b in rates:
             print(f"  ratio {a}/{b}: {median_ratio(rates[a], rates[b]):.3f} by wall time, "
@@ -105,6 +110,10 @@ def in_fresh_process(variant: str, args: argparse.Namespace) -> dict:
     for item in args.set:
         cmd += ["--set", item]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    for item in variant.split("@")[1:]:  # env:NAME=VALUE: a runtime setting to compare
+        if item.startswith("env:"):
+            name, _, value = item[4:].partition("=")
+            env[name] = value
     done = subprocess.run(cmd, capture_output=True, text=True, env=env)
     lines = [x for x in done.stdout.splitlines() if x.startswith("RESULT ")]
     if done.returncode or not lines:
@@ -119,7 +128,11 @@ def run_variant(variant: str, args: argparse.Namespace) -> dict:
     data = load_dataset(DataConfig(path=args.data, limit_train=args.limit,
                                    limit_test=args.test_limit))
     started, cpu = time.perf_counter(), cpu_seconds()
-    if variant == "article":
+    if variant.startswith("article"):
+        if "@deterministic" in variant:  # what actsearch's default determinism costs
+            import tensorflow as tf
+
+            tf.config.experimental.enable_op_determinism()
         article_loop(data, args.epochs)
         trials = 1
     else:
@@ -166,7 +179,8 @@ def actsearch_run(variant: str, data, args: argparse.Namespace) -> int:
     from actsearch.experiment import plan_trials
     from actsearch.results import ResultsDir
 
-    name, *overrides = variant.split("@")
+    name, *items = variant.split("@")
+    overrides = [item for item in items if not item.startswith("env:")]
     activations = SIX if name in ("local6", "fused6") else ["relu"]
     executor = "fused" if name == "fused6" else "local"
     with tempfile.TemporaryDirectory() as out:
@@ -223,6 +237,9 @@ def profile_epochs(args: argparse.Namespace) -> int:
         print(f"  {name:28s} {seconds:7.2f} s {seconds / total:6.1%}")
     print(f"  {'training steps (the rest)':28s} {total - spent:7.2f} s "
           f"{(total - spent) / total:6.1%}")
+    flops = layer_train_flops()
+    print("training arithmetic by layer: " + ", ".join(
+        f"{name} {f / sum(flops.values()):.1%}" for name, f in flops.items()))
     return 0
 
 
@@ -286,22 +303,29 @@ def _ValidationClock(clock: EpochClock):
 
 
 def train_flops_per_image() -> float:
-    """Forward multiply-adds x 2 for every Conv2D and Dense layer, then training = forward +
-    weight gradients (same cost) + input gradients (same cost, except the first layer's)."""
+    return sum(layer_train_flops().values())
+
+
+def layer_train_flops() -> dict[str, float]:
+    """Per Conv2D and Dense layer: forward multiply-adds x 2, and training = forward + weight
+    gradient (same cost) + input gradient (same cost, except for the first layer)."""
     import keras
 
     from actsearch.models import build_article_cnn
 
-    forward = []
+    flops: dict[str, float] = {}
     for layer in build_article_cnn("relu").layers:
         if isinstance(layer, keras.layers.Conv2D):
             kh, kw, cin, cout = layer.kernel.shape
             _, h, w, _ = layer.output.shape
-            forward.append(2 * kh * kw * cin * cout * h * w)
+            forward = 2 * kh * kw * cin * cout * h * w
         elif isinstance(layer, keras.layers.Dense):
             cin, cout = layer.kernel.shape
-            forward.append(2 * cin * cout)
-    return float(3 * sum(forward) - forward[0])
+            forward = 2 * cin * cout
+        else:
+            continue
+        flops[layer.name] = float((2 if not flops else 3) * forward)
+    return flops
 
 
 def matmul_peak_flops(n: int = 4096, repeats: int = 5) -> float:

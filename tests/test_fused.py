@@ -2,12 +2,17 @@
 that activation would train alone, and leaves the usual per-trial files."""
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 
 import keras
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import tiny_config, write_config
+from conftest import ROOT, run_cli, tiny_config, write_config
 
 from actsearch.cli import main
 from actsearch.config import config_from_dict
@@ -98,3 +103,39 @@ def test_setups_that_couple_branches_are_refused(tmp_path, override, message):
         raw[section].update(values) if section in raw else raw.setdefault(section, values)
     with pytest.raises(UserError, match=message.replace(".", r"\.")):
         config_from_dict(raw)
+
+
+def test_sigkilled_fused_group_resumes_from_its_backup_with_every_epoch_once(tmp_path):
+    out = tmp_path / "out"
+    epochs = 3
+    cfg = tiny_config(out, model={"activations": ["relu", "elu"]}, data={"limit_train": 1500},
+                      training={"epochs": epochs, "batch_size": 32},
+                      execution={"executor": "fused"})
+    path = write_config(tmp_path / "c.yaml", cfg)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "actsearch", "run", str(path)], cwd=ROOT,
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    first = out / "histories" / "elu-seed0.csv"
+    backed_up = out / "state" / "fused-seed0" / "backup" / "training_metadata.json"
+    deadline = time.time() + 240
+    try:  # kill inside the second epoch, after the group's first backup
+        while time.time() < deadline and proc.poll() is None and not backed_up.is_file():
+            time.sleep(0.05)
+        time.sleep(0.2)
+        assert proc.poll() is None, "the run finished before it could be killed"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    finally:
+        proc.kill()
+    assert not (out / "trials").exists() or not any((out / "trials").iterdir())
+    killed_rows = len(pd.read_csv(first))
+    assert 1 <= killed_rows < epochs
+
+    rerun = run_cli("run", str(path))
+    assert rerun.returncode == 0, rerun.stderr
+    assert f"Epoch {killed_rows + 1}/{epochs}" in rerun.stdout  # resumed, not restarted
+    assert "Epoch 1/" not in rerun.stdout
+    for trial in ("relu-seed0", "elu-seed0"):
+        hist = pd.read_csv(out / "histories" / f"{trial}.csv")
+        assert list(hist["epoch"]) == list(range(1, epochs + 1)), trial
+        assert (out / "trials" / f"{trial}.json").is_file()
