@@ -111,6 +111,7 @@ class Probe:
 def unit_reductions(outputs: tf.Tensor) -> tuple[tf.Tensor, ...]:
     """Per unit (the last axis: a neuron or a channel) the largest |output| and the largest
     output over all examples and positions; and the mean and std of all outputs."""
+    outputs = tf.cast(outputs, tf.float32)  # float32 statistics under mixed precision too
     axes = list(range(len(outputs.shape) - 1))
     return (tf.reduce_max(tf.abs(outputs), axis=axes), tf.reduce_max(outputs, axis=axes),
             tf.reduce_mean(outputs), tf.math.reduce_std(outputs))

@@ -1,9 +1,11 @@
 """The execution speed levers: off by default, validated, handed to Keras, and mixed
 precision (which changes the numbers) is not resumed across."""
 
+import pandas as pd
 import pytest
-from conftest import tiny_config
+from conftest import tiny_config, write_config
 
+from actsearch.cli import main
 from actsearch.config import Config, config_from_dict
 from actsearch.errors import UserError
 from actsearch.results import same_experiment
@@ -42,3 +44,13 @@ def test_mixed_precision_is_another_experiment_other_levers_are_not():
     older = Config().to_dict()
     del older["execution"]["mixed_precision"]  # folders written before the key existed
     assert same_experiment(base, older)
+
+
+def test_a_mixed_precision_run_trains_and_measures_in_float32(tmp_path):
+    out = tmp_path / "out"
+    cfg = tiny_config(out, execution={"mixed_precision": True, "steps_per_execution": 2})
+    assert main(["run", str(write_config(tmp_path / "c.yaml", cfg)), "--quiet"]) == 0
+    diag = pd.read_csv(out / "diagnostics" / "relu-seed0.csv")
+    hidden = diag[diag["layer"] != "output"]  # the layers with an activation after them
+    assert hidden["act_std"].gt(0).all() and diag["grad_norm"].gt(0).all()
+    assert pd.read_csv(out / "histories" / "relu-seed0.csv")["loss"].notna().all()
