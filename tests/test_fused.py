@@ -98,9 +98,7 @@ def test_fused_run_writes_the_usual_per_trial_files_and_marks_only_the_diverged_
      "execution.steps_per_execution must be at least 1"),
 ])
 def test_setups_that_couple_branches_are_refused(tmp_path, override, message):
-    raw = tiny_config(tmp_path / "out", execution={"executor": "fused"})
-    for section, values in override.items():
-        raw[section].update(values) if section in raw else raw.setdefault(section, values)
+    raw = tiny_config(tmp_path / "out", **{"execution": {"executor": "fused"}, **override})
     with pytest.raises(UserError, match=message.replace(".", r"\.")):
         config_from_dict(raw)
 
