@@ -97,10 +97,16 @@ class ResourcesConfig:
 
 @dataclass
 class ExecutionConfig:
-    executor: str = "local"  # local: one trial after another here; ray: on a Ray cluster
+    executor: str = "local"  # local: one trial after another here; fused: a seed's trials as
+    #                          one model; ray: on a Ray cluster
     address: str | None = None  # ray: empty starts a local Ray here; auto; ray://HOST:10001
     resources_per_trial: ResourcesConfig = field(default_factory=ResourcesConfig)
     max_retries: int = 2  # ray: reruns of a trial whose worker died, before it is marked failed
+    # Speed levers, off by default: on where they help (a GPU), off on CPU because they measured
+    # slower there or change the numbers (benchmarks/README.md).
+    steps_per_execution: int = 1  # train steps per compiled call: fewer Python round trips
+    jit_compile: bool = False  # XLA: faster on GPU; ~6x slower on CPU, and not bit-identical
+    mixed_precision: bool = False  # float16 (GPU) / bfloat16 (CPU) compute: changes the numbers
 
 
 @dataclass
@@ -308,6 +314,7 @@ def validate(cfg: Config) -> None:
         raise UserError("diagnostics.dead_threshold must be 0 or more")
     _one_of("execution.executor", cfg.execution.executor, EXECUTORS)
     validate_execution(cfg.execution)
+    _validate_speed_options(cfg)
 
 
 _HOST_PORT = re.compile(r"[\w.\-]+:\d+|\[[0-9a-fA-F:]+\]:\d+")
@@ -328,3 +335,14 @@ def validate_execution(e: ExecutionConfig) -> None:
                             f"whole number, got {amount}")
     if e.max_retries < 0:
         raise UserError(f"execution.max_retries must be 0 or more, got {e.max_retries}")
+
+
+def _validate_speed_options(cfg: Config) -> None:
+    """The speed levers, and the fused executor's refusals (branches must not interact)."""
+    from actsearch.fused import check_fused_config
+
+    if cfg.execution.steps_per_execution < 1:
+        raise UserError(f"execution.steps_per_execution must be at least 1, got "
+                        f"{cfg.execution.steps_per_execution}")
+    if cfg.execution.executor == "fused":
+        check_fused_config(cfg)

@@ -77,20 +77,23 @@ class Probe:
             *acts, pred = self.features(self.x, training=False)
             loss = tf.reduce_mean(self.loss_fn(self.y, pred))
         grads = tape.gradient(loss, kernels)
-        return grads, acts
+        # reduced here, in the graph: copying the probe's activations (tens of millions of
+        # numbers) out to NumPy every epoch cost more than the probe's forward pass
+        return grads, [unit_reductions(a) for a in acts]
 
     def measure(self, epoch: int) -> list[dict]:
-        grads, acts = self._measure()
+        grads, reductions = self._measure()
         grads = [g.numpy() for g in grads]
         norms = [float(np.linalg.norm(g)) for g in grads]
         global_norm = math.sqrt(sum(n * n for n in norms))
-        act_iter = iter(a.numpy() for a in acts)
+        act_iter = iter(reductions)
         rows = []
         for layer, act_layer, grad, norm in zip(self.layers, self.act_layers, grads, norms,
                                                 strict=True):
             row = {"epoch": epoch, "layer": layer.name, "grad_norm": norm,
                    "clipped_fraction": self._clipped(grad, norm, global_norm)}
-            row.update(unit_stats(next(act_iter), self.dead_threshold) if act_layer else {})
+            if act_layer:
+                row.update(stats_from_reductions(next(act_iter), self.dead_threshold))
             rows.append(row)
         return rows
 
@@ -105,16 +108,25 @@ class Probe:
         return float("nan")
 
 
-def unit_stats(outputs: np.ndarray, dead_threshold: float) -> dict[str, float]:
-    """Dead and inactive unit fractions (a unit is the last axis: a neuron or a channel),
-    and the mean and std of all outputs."""
-    flat = outputs.reshape(-1, outputs.shape[-1])
+def unit_reductions(outputs: tf.Tensor) -> tuple[tf.Tensor, ...]:
+    """Per unit (the last axis: a neuron or a channel) the largest |output| and the largest
+    output over all examples and positions; and the mean and std of all outputs."""
+    outputs = tf.cast(outputs, tf.float32)  # float32 statistics under mixed precision too
+    axes = list(range(len(outputs.shape) - 1))
+    return (tf.reduce_max(tf.abs(outputs), axis=axes), tf.reduce_max(outputs, axis=axes),
+            tf.reduce_mean(outputs), tf.math.reduce_std(outputs))
+
+
+def stats_from_reductions(reductions, dead_threshold: float) -> dict[str, float]:
+    """Dead units: |output| <= threshold everywhere; inactive: output <= threshold."""
+    max_abs, max_out, mean, std = (np.asarray(r) for r in reductions)
     return {
-        "dead_fraction": float(np.mean(np.abs(flat).max(axis=0) <= dead_threshold)),
-        "inactive_fraction": float(np.mean(flat.max(axis=0) <= dead_threshold)),
-        "act_mean": float(flat.mean()),
-        "act_std": float(flat.std()),
+        "dead_fraction": float(np.mean(max_abs <= dead_threshold)),
+        "inactive_fraction": float(np.mean(max_out <= dead_threshold)),
+        "act_mean": float(mean),
+        "act_std": float(std),
     }
+
 
 
 class DiagnosticsWriter(keras.callbacks.Callback):

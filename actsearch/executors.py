@@ -1,5 +1,6 @@
 """Executors: who runs the planned trials. The local one runs them in this process, in turn;
-the Ray one (actsearch/ray_executor.py, loaded only when asked for) on a Ray cluster."""
+the fused one (actsearch/fused.py) trains each seed's activations as one model; the Ray one
+(actsearch/ray_executor.py, loaded only when asked for) runs them on a Ray cluster."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import keras
 
 from actsearch.config import Config
 from actsearch.data import Dataset
+from actsearch.fused import FusedExecutor
 from actsearch.results import ResultsDir, Trial, TrialResult
 from actsearch.training import train_trial
 
@@ -71,7 +73,8 @@ def _ray_executor() -> Executor:
     return RayExecutor()
 
 
-EXECUTORS: dict[str, Callable[[], Executor]] = {"local": LocalExecutor, "ray": _ray_executor}
+EXECUTORS: dict[str, Callable[[], Executor]] = {"local": LocalExecutor, "fused": FusedExecutor,
+                                                "ray": _ray_executor}
 
 
 def require(name: str) -> None:

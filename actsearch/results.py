@@ -169,11 +169,16 @@ class ResultsDir:
 
 # Keys that only change where or how results are shown; a folder can be resumed across them.
 _PRESENTATION_KEYS = {("output",), ("plots",), ("execution",), ("diagnostics",)}
+# ... except these, which change the numbers
+_NUMERIC_EXECUTION_KEYS = ("mixed_precision",)
 
 
 def same_experiment(a: dict[str, Any], b: dict[str, Any]) -> bool:
     def strip(d: dict[str, Any]) -> dict[str, Any]:
-        return {k: v for k, v in d.items() if (k,) not in _PRESENTATION_KEYS}
+        kept = {k: v for k, v in d.items() if (k,) not in _PRESENTATION_KEYS}
+        execution = d.get("execution") or {}
+        kept["numeric_execution"] = {k: bool(execution.get(k)) for k in _NUMERIC_EXECUTION_KEYS}
+        return kept
 
     return strip(a) == strip(b)
 

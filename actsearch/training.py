@@ -32,12 +32,35 @@ def make_optimizer(cfg: OptimizerConfig) -> keras.optimizers.Optimizer:
     return keras.optimizers.Adam(learning_rate=cfg.learning_rate, **clip)
 
 
-def build_compiled_model(cfg: Config, activation: str) -> keras.Model:
+def build_uncompiled_model(cfg: Config, activation: str) -> keras.Model:
+    """The configured architecture for one activation, in the configured precision."""
+    set_precision(cfg)
     options = ActivationOptions(leaky_relu_slope=cfg.model.leaky_relu_slope)
-    model = build_model(cfg.model.architecture, activation, options)
+    return build_model(cfg.model.architecture, activation, options)
+
+
+def build_compiled_model(cfg: Config, activation: str) -> keras.Model:
+    model = build_uncompiled_model(cfg, activation)
     model.compile(optimizer=make_optimizer(cfg.training.optimizer), loss=cfg.training.loss,
-                  metrics=list(cfg.training.metrics))
+                  metrics=list(cfg.training.metrics), **compile_options(cfg))
     return model
+
+
+def compile_options(cfg: Config) -> dict:
+    """The execution speed levers that Keras takes at compile time."""
+    e = cfg.execution
+    return {"steps_per_execution": e.steps_per_execution, "jit_compile": e.jit_compile}
+
+
+def set_precision(cfg: Config) -> None:
+    """Keras' dtype policy is global: set it (back) before every build. Mixed precision
+    computes in float16 on a GPU (tensor cores) and bfloat16 on a CPU (no float16 units)."""
+    policy = "float32"
+    if cfg.execution.mixed_precision:
+        import tensorflow as tf
+
+        policy = "mixed_float16" if tf.config.list_physical_devices("GPU") else "mixed_bfloat16"
+    keras.config.set_dtype_policy(policy)
 
 
 class HistoryWriter(keras.callbacks.Callback):
@@ -81,31 +104,78 @@ def train_trial(trial: Trial, cfg: Config, data: Dataset, results: ResultsDir,
     keras.utils.set_random_seed(trial.seed)
     model = build_compiled_model(cfg, trial.activation)
     t = cfg.training
-    monitor, mode = "val_loss", "min"
-    best_path = results.backup_dir(trial.id) / "best.weights.h5"
+    callbacks = trial_callbacks(trial, cfg, data, results)
+    callbacks.append(backup_callback(results.backup_dir(trial.id) / "backup"))
+    callbacks.append(off_the_step_path(keras.callbacks.TerminateOnNaN()))
+    if t.early_stopping_patience:
+        callbacks.append(keras.callbacks.EarlyStopping(monitor=MONITOR, mode=MODE,
+                                                       patience=t.early_stopping_patience))
+    callbacks.extend(extra_callbacks)
+    model.fit(data.x_train, data.y_train, batch_size=t.batch_size, epochs=t.epochs,
+              validation_data=(data.x_val, data.y_val), callbacks=callbacks, verbose=verbose)
+    return finish_trial(trial, cfg, data, results, model, started)
+
+
+MONITOR, MODE = "val_loss", "min"  # what restore_best and early stopping watch
+
+
+def trial_callbacks(trial: Trial, cfg: Config, data: Dataset, results: ResultsDir
+                    ) -> list[keras.callbacks.Callback]:
+    """One trial's own bookkeeping, in the order a crash needs (diagnostics, history, best
+    weights); the caller adds the backup of the model it trains."""
     callbacks: list[keras.callbacks.Callback] = []
     if cfg.diagnostics.enabled:  # first, so its probe is not timed as training
         callbacks.append(diagnostics_writer(cfg, data, results.diagnostics(trial.id)))
     callbacks.append(HistoryWriter(results.history(trial.id)))
-    if t.restore_best:
+    if cfg.training.restore_best:
+        best_path = _best_path(results, trial)
+        best_path.parent.mkdir(parents=True, exist_ok=True)
         previous = results.read_history(trial.id)
-        callbacks.append(keras.callbacks.ModelCheckpoint(
-            best_path, monitor=monitor, mode=mode, save_best_only=True, save_weights_only=True,
-            initial_value_threshold=_best_so_far(previous, monitor, mode)))
-    callbacks.append(keras.callbacks.BackupAndRestore(
-        results.backup_dir(trial.id) / "backup", double_checkpoint=True))
-    callbacks.append(keras.callbacks.TerminateOnNaN())
-    if t.early_stopping_patience:
-        callbacks.append(keras.callbacks.EarlyStopping(monitor=monitor, mode=mode,
-                                                       patience=t.early_stopping_patience))
-    callbacks.extend(extra_callbacks)
-    best_path.parent.mkdir(parents=True, exist_ok=True)
-    model.fit(data.x_train, data.y_train, batch_size=t.batch_size, epochs=t.epochs,
-              validation_data=(data.x_val, data.y_val), callbacks=callbacks, verbose=verbose)
+        callbacks.append(off_the_step_path(keras.callbacks.ModelCheckpoint(
+            best_path, monitor=MONITOR, mode=MODE, save_best_only=True, save_weights_only=True,
+            initial_value_threshold=_best_so_far(previous, MONITOR, MODE))))
+    return callbacks
 
+
+def backup_callback(path: Path) -> keras.callbacks.Callback:
+    """Keras' resume state, written at each epoch's end."""
+    return off_the_step_path(SafeBackupAndRestore(path, double_checkpoint=True))
+
+
+class SafeBackupAndRestore(keras.callbacks.BackupAndRestore):
+    """Keras' BackupAndRestore falls back to its previous copy when the latest is corrupt,
+    but a kill during the very first write leaves no previous copy, and every rerun would
+    then fail to open it: start that trial over instead (nothing was finished yet)."""
+
+    def on_train_begin(self, logs=None):
+        try:
+            super().on_train_begin(logs)
+        except OSError:
+            shutil.rmtree(self.backup_dir, ignore_errors=True)
+
+
+def off_the_step_path(callback: keras.callbacks.Callback) -> keras.callbacks.Callback:
+    """Let Keras run this callback's batch hooks in a helper thread. A callback with a batch
+    hook otherwise makes fit wait for every train step's logs before starting the next
+    (the article's bare loop never waits). Safe here: the checkpoints save per epoch, so
+    their batch hooks do nothing, and the NaN guard only sets stop_training, which fit
+    reads after each step (it stops a step or two later, still within the epoch)."""
+    callback.async_safe = True
+    return callback
+
+
+def _best_path(results: ResultsDir, trial: Trial) -> Path:
+    return results.backup_dir(trial.id) / "best.weights.h5"
+
+
+def finish_trial(trial: Trial, cfg: Config, data: Dataset, results: ResultsDir,
+                 model: keras.Model, started: float) -> TrialResult:
+    """After training: restore the best weights if asked, test, save, drop the resume state.
+    `model` must be compiled with the trial's loss and metrics."""
     history = results.read_history(trial.id)
-    diverged = _first_nonfinite_epoch(history)
-    if t.restore_best and best_path.is_file() and diverged is None:
+    diverged = first_nonfinite_epoch(history)
+    best_path = _best_path(results, trial)
+    if cfg.training.restore_best and best_path.is_file() and diverged is None:
         model.load_weights(best_path)
     test = model.evaluate(data.x_test, data.y_test, batch_size=1024, verbose=0, return_dict=True)
     if cfg.output.save_models:
@@ -129,7 +199,7 @@ def diagnostics_writer(cfg: Config, data: Dataset, path: Path) -> DiagnosticsWri
                              clip, d.dead_threshold)
 
 
-def _first_nonfinite_epoch(history: pd.DataFrame) -> int | None:
+def first_nonfinite_epoch(history: pd.DataFrame) -> int | None:
     for _, row in history.iterrows():
         if not math.isfinite(row["loss"]):
             return int(row["epoch"])

@@ -15,13 +15,16 @@ FIXTURE = ROOT / "tests" / "data" / "mnist-mini"
 
 
 def tiny_config(out: Path, **sections) -> dict:
-    """A config that trains in seconds: 256 real MNIST digits, 1 epoch, relu only."""
+    """A config that trains in seconds: 256 real MNIST digits, 1 epoch, relu only.
+    Diagnostics are off (each trial would trace its probe); the tests that check them
+    turn them on."""
     cfg = {
         "name": "tiny",
         "data": {"path": str(FIXTURE), "limit_train": 256, "limit_test": 128},
         "model": {"activations": ["relu"]},
         "training": {"epochs": 1, "batch_size": 64, "seeds": [0]},
         "output": {"dir": str(out)},
+        "diagnostics": {"enabled": False},
     }
     for section, values in sections.items():
         cfg.setdefault(section, {}).update(values)

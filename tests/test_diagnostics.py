@@ -162,7 +162,7 @@ def test_user_activation_errors_are_one_line(name, message, tmp_path, monkeypatc
 def test_sweep_writes_diagnostics_tables_and_figures(tmp_path):
     out = tmp_path / "out"
     cfg = tiny_config(out, model={"activations": ["sigmoid", "relu"]},
-                      training={"epochs": 2}, diagnostics={"probe_size": 64})
+                      training={"epochs": 2}, diagnostics={"enabled": True, "probe_size": 64})
     proc = run_cli("run", str(write_config(tmp_path / "c.yaml", cfg)), "--quiet")
     assert proc.returncode == 0, proc.stderr[-2000:]
     diag = pd.read_csv(out / "diagnostics" / "sigmoid-seed0.csv")

@@ -22,7 +22,8 @@ from actsearch.results import ResultsDir
 
 SWEEP = {"model": {"activations": ["relu", "elu"]}, "training": {"epochs": 2, "seeds": [0, 1]}}
 TRIALS = ["relu-seed0", "relu-seed1", "elu-seed0", "elu-seed1"]
-SMALL = {"model": {"activations": ["relu", "elu"]}, "training": {"epochs": 2, "seeds": [0]}}
+SMALL = {"model": {"activations": ["relu", "elu"]}, "training": {"epochs": 2, "seeds": [0]},
+         "diagnostics": {"enabled": True, "probe_size": 64}}  # its files must travel back too
 
 
 @pytest.fixture
@@ -62,6 +63,8 @@ def test_ray_run_writes_a_local_runs_files_and_identical_histories(tmp_path, ray
         assert list(remote["epoch"]) == list(local["epoch"]) == [1, 2]
         pd.testing.assert_frame_equal(remote.drop(columns="seconds"),
                                       local.drop(columns="seconds"), check_exact=True)
+    assert (ray_out / "diagnostics" / "elu-seed0.csv").read_bytes() == (
+        local_out / "diagnostics" / "elu-seed0.csv").read_bytes()
     local, remote = (pd.read_csv(root / "summary.csv") for root in (local_out, ray_out))
     assert list(remote.columns) == list(local.columns)
     assert remote["status"].eq("ok").all()

@@ -21,7 +21,7 @@ REQUIRE_BROWSER = os.environ.get("ACTSEARCH_REQUIRE_BROWSER") == "1"
 def finished(tmp_path_factory):
     out = tmp_path_factory.mktemp("api") / "out"
     cfg = tiny_config(out, model={"activations": ["relu", "sigmoid"]},
-                      training={"seeds": [0, 1]})
+                      training={"seeds": [0, 1]}, diagnostics={"enabled": True})
     return actsearch.run(cfg, overrides={"training.epochs": 2}, quiet=True)
 
 
