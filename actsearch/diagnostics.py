@@ -23,6 +23,7 @@ noisy and so slightly smaller per entry than a training batch's gradient.
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,18 @@ import numpy as np
 import tensorflow as tf
 
 from actsearch.results import EpochTable
+
+
+class _ProbeTracingFilter(logging.Filter):
+    """Each trial builds its own probe and traces it once, which is expected; TensorFlow
+    counts those traces across trials and warns of "excessive retracing". Drop just that."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not ("Probe._raw_measure" in message and "retracing" in message)
+
+
+logging.getLogger("tensorflow").addFilter(_ProbeTracingFilter())
 
 COLUMNS = ["epoch", "layer", "grad_norm", "clipped_fraction", "dead_fraction",
            "inactive_fraction", "act_mean", "act_std"]
