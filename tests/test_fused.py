@@ -2,17 +2,12 @@
 that activation would train alone, and leaves the usual per-trial files."""
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 
 import keras
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import ROOT, run_cli, tiny_config, write_config
+from conftest import kill_run_when, run_cli, tiny_config, write_config
 
 from actsearch.cli import main
 from actsearch.config import config_from_dict
@@ -110,21 +105,9 @@ def test_sigkilled_fused_group_resumes_from_its_backup_with_every_epoch_once(tmp
                       training={"epochs": epochs, "batch_size": 32},
                       execution={"executor": "fused"})
     path = write_config(tmp_path / "c.yaml", cfg)
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "actsearch", "run", str(path)], cwd=ROOT,
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     first = out / "histories" / "elu-seed0.csv"
     backed_up = out / "state" / "fused-seed0" / "backup" / "training_metadata.json"
-    deadline = time.time() + 240
-    try:  # kill inside the second epoch, after the group's first backup
-        while time.time() < deadline and proc.poll() is None and not backed_up.is_file():
-            time.sleep(0.05)
-        time.sleep(0.2)
-        assert proc.poll() is None, "the run finished before it could be killed"
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-    finally:
-        proc.kill()
+    kill_run_when(path, backed_up.is_file, settle=0.2)  # in the second epoch, after a backup
     assert not (out / "trials").exists() or not any((out / "trials").iterdir())
     killed_rows = len(pd.read_csv(first))
     assert 1 <= killed_rows < epochs

@@ -1,15 +1,10 @@
 """End to end: real tiny trainings through the CLI, and what a rerun does with the folder."""
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 
 import pandas as pd
 import pytest
-from conftest import ROOT, run_cli, tiny_config, write_config
+from conftest import kill_run_when, run_cli, tiny_config, write_config
 
 from actsearch.cli import main
 
@@ -99,22 +94,9 @@ def test_sigkill_mid_epoch_then_rerun_resumes_with_every_epoch_once(tmp_path):
     cfg = tiny_config(out, model={"activations": ["relu", "elu"]},
                       data={"limit_train": 2000}, training={"epochs": epochs, "batch_size": 32})
     path = write_config(tmp_path / "c.yaml", cfg)
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "actsearch", "run", str(path)], cwd=ROOT,
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     second = out / "histories" / "elu-seed0.csv"
-    deadline = time.time() + 240
-    try:  # wait until the second trial has finished an epoch, then kill inside the next one
-        while time.time() < deadline and proc.poll() is None:
-            if second.is_file() and len(pd.read_csv(second)) >= 1:
-                break
-            time.sleep(0.05)
-        time.sleep(0.5)
-        assert proc.poll() is None, "the run finished before it could be killed"
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-    finally:
-        proc.kill()
+    # once the second trial has finished an epoch, kill inside the next one
+    kill_run_when(path, lambda: second.is_file() and len(pd.read_csv(second)) >= 1, settle=0.5)
     first_record = out / "trials" / "relu-seed0.json"
     stamp = first_record.stat().st_mtime_ns
     killed_rows = len(pd.read_csv(second))
