@@ -46,10 +46,6 @@ class _ProbeTracingFilter(logging.Filter):
 
 logging.getLogger("tensorflow").addFilter(_ProbeTracingFilter())
 
-COLUMNS = ["epoch", "layer", "grad_norm", "clipped_fraction", "dead_fraction",
-           "inactive_fraction", "act_mean", "act_std"]
-
-
 @dataclass(frozen=True)
 class ClipRule:
     """The optimizer's clipping, so the probe can say how much of a gradient it would clip."""
@@ -139,7 +135,6 @@ def stats_from_reductions(reductions, dead_threshold: float) -> dict[str, float]
         "act_mean": float(mean),
         "act_std": float(std),
     }
-
 
 
 class DiagnosticsWriter(keras.callbacks.Callback):

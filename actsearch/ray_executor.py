@@ -165,7 +165,8 @@ class _Sweep:
 
     def _forget(self, trial: Trial, files: Iterable[str] = ()) -> None:
         """Remove what earlier attempts left of a trial that starts again from epoch 1."""
-        for path in {self.results.history(trial.id), *(self.results.root / f for f in files)}:
+        own = {self.results.history(trial.id), self.results.diagnostics(trial.id)}
+        for path in own | {self.results.root / f for f in files}:
             path.unlink(missing_ok=True)
         shutil.rmtree(self.results.backup_dir(trial.id), ignore_errors=True)
 

@@ -118,20 +118,13 @@ DIAGNOSTICS_INTRO = (
     "hidden layer's outputs (SELU aims at 0 and 1). Details: diagnostics.csv and plots/.")
 
 
-def _number(value: float) -> str:
+def _diagnostic_number(value) -> str:
     """Ratios span many orders of magnitude; percentages and stats do not."""
+    if isinstance(value, str):
+        return value
     if pd.isna(value):
         return "-"
     return f"{value:.2g}" if abs(value) < 0.01 and value != 0 else f"{value:.3g}"
-
-
-def diagnostics_markdown(table: pd.DataFrame) -> str:
-    cols = list(table.columns)
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for _, row in table.iterrows():
-        lines.append("| " + " | ".join(str(row[c]) if c == "activation" else _number(row[c])
-                                       for c in cols) + " |")
-    return "\n".join(lines)
 
 
 def describe_setup(cfg: Config) -> str:
@@ -195,7 +188,7 @@ def summary_markdown(cfg: Config, summary: pd.DataFrame, ranking: pd.DataFrame,
         lines += [f"- {c.sentence()}" for c in comparisons] + [""]
     if diag_table is not None and not diag_table.empty:
         lines += ["## Inside the networks", "", DIAGNOSTICS_INTRO, "",
-                  diagnostics_markdown(diag_table), ""]
+                  markdown_table(diag_table, _diagnostic_number), ""]
     lines += ["## Trials", "", markdown_table(_trial_table(cfg, summary)), ""]
     lines += [f"- {note}" for note in _notes(summary)] + [""]
     return "\n".join(lines)
@@ -219,8 +212,9 @@ def report_html(cfg: Config, results: ResultsDir, summary: pd.DataFrame,
                       f"<p>{esc(_comparison_intro(metric))}</p>",
                       _html_list(c.sentence() for c in comparisons)]
     if not diag_table.empty:
+        diag_html = _html_table(markdown_table(diag_table, _diagnostic_number))
         parts += ["<h2>Inside the networks</h2>", f"<p>{esc(DIAGNOSTICS_INTRO)}</p>",
-                  f'<div class="wide">{_html_table(diagnostics_markdown(diag_table))}</div>']
+                  f'<div class="wide">{diag_html}</div>']
     parts.append("<h2>Plots</h2>")
     for png in pngs:
         data = base64.b64encode(png.read_bytes()).decode("ascii")

@@ -16,6 +16,7 @@ import os
 import platform
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -142,7 +143,8 @@ class ResultsDir:
         if overwrite and self.root.exists():
             for sub in ("histories", "diagnostics", "trials", "state", "models", "plots"):
                 _remove_tree(self.root / sub)
-            for name in ("histories.csv", "summary.csv", "summary.md", "config.yaml"):
+            for name in ("histories.csv", "diagnostics.csv", "summary.csv", "statistics.csv",
+                         "summary.md", "report.html", "config.yaml"):
                 (self.root / name).unlink(missing_ok=True)
         write_atomic(config_file, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
         write_atomic(self.root / "env.json", json.dumps(environment(), indent=2))
@@ -278,9 +280,9 @@ def format_number(value: Any) -> str:
     return str(value)
 
 
-def markdown_table(df: pd.DataFrame) -> str:
+def markdown_table(df: pd.DataFrame, fmt: Callable[[Any], str] = format_number) -> str:
     cols = list(df.columns)
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for _, row in df.iterrows():
-        lines.append("| " + " | ".join(format_number(row[c]) for c in cols) + " |")
+        lines.append("| " + " | ".join(fmt(row[c]) for c in cols) + " |")
     return "\n".join(lines)
