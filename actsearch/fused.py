@@ -34,6 +34,7 @@ from actsearch.config import Config
 from actsearch.data import Dataset
 from actsearch.errors import UserError
 from actsearch.models import INPUT_SHAPE
+from actsearch.optimizer import make_optimizer
 from actsearch.results import ResultsDir, Trial, TrialResult
 from actsearch.training import (
     backup_callback,
@@ -41,7 +42,6 @@ from actsearch.training import (
     compile_options,
     finish_trial,
     first_nonfinite_epoch,
-    make_optimizer,
     trial_callbacks,
 )
 

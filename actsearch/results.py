@@ -180,6 +180,11 @@ def same_experiment(a: dict[str, Any], b: dict[str, Any]) -> bool:
         kept = {k: v for k, v in d.items() if (k,) not in _PRESENTATION_KEYS}
         execution = d.get("execution") or {}
         kept["numeric_execution"] = {k: bool(execution.get(k)) for k in _NUMERIC_EXECUTION_KEYS}
+        training = kept.get("training")
+        if isinstance(training, dict) and isinstance(training.get("optimizer"), dict):
+            # folders written before the key existed trained with Keras' own Adam update
+            optimizer = {"fused_kernel": False, **training["optimizer"]}
+            kept["training"] = {**training, "optimizer": optimizer}
         return kept
 
     return strip(a) == strip(b)

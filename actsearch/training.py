@@ -19,17 +19,12 @@ import keras
 import pandas as pd
 
 from actsearch.activations import ActivationOptions
-from actsearch.config import Config, OptimizerConfig
+from actsearch.config import Config
 from actsearch.data import Dataset
 from actsearch.diagnostics import ClipRule, DiagnosticsWriter, probe_indices
 from actsearch.models import build_model
+from actsearch.optimizer import make_optimizer
 from actsearch.results import EpochTable, ResultsDir, Trial, TrialResult
-
-
-def make_optimizer(cfg: OptimizerConfig) -> keras.optimizers.Optimizer:
-    clip = {k: getattr(cfg, k) for k in ("clipvalue", "clipnorm", "global_clipnorm")}
-    clip = {k: v for k, v in clip.items() if v is not None}
-    return keras.optimizers.Adam(learning_rate=cfg.learning_rate, **clip)
 
 
 def build_uncompiled_model(cfg: Config, activation: str) -> keras.Model:

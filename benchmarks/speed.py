@@ -9,7 +9,8 @@ A variant's time is one whole trial: build, compile, E epochs with validation on
 set, and the final test evaluation; data loading is outside it.
 
   article   model.fit on numpy arrays as the article wrote it: Sequential CNN, batch 128,
-            Adam(clipvalue=0.5), binary_crossentropy, validation_data=the test set
+            Adam(clipvalue=0.5), binary_crossentropy, validation_data=the test set,
+            verbose=1 (its progress bar goes to a pipe here)
   actsearch the local executor with all its bookkeeping: per-epoch history, diagnostics
             probe, Keras backup each epoch, NaN guard, trial record
   local6 / fused6 (--fused)  six activations, one after another or as one fused model
@@ -128,6 +129,9 @@ def run_variant(variant: str, args: argparse.Namespace) -> dict:
 
     data = load_dataset(DataConfig(path=args.data, limit_train=args.limit,
                                    limit_test=args.test_limit))
+    import actsearch.executors  # noqa: F401  imports are paid once per sweep, not per trial
+    import actsearch.experiment  # noqa: F401
+
     started, cpu = time.perf_counter(), cpu_seconds()
     if variant.startswith("article"):
         if "@deterministic" in variant:  # what actsearch's default determinism costs
@@ -168,7 +172,7 @@ def article_loop(data, epochs: int) -> None:
     ])
     model.compile(loss="binary_crossentropy", optimizer=keras.optimizers.Adam(clipvalue=0.5),
                   metrics=["accuracy"])
-    model.fit(data.x_train, data.y_train, batch_size=128, epochs=epochs, verbose=0,
+    model.fit(data.x_train, data.y_train, batch_size=128, epochs=epochs, verbose=1,
               validation_data=(data.x_test, data.y_test))
     model.evaluate(data.x_test, data.y_test, verbose=0)
 
@@ -198,8 +202,8 @@ def actsearch_run(variant: str, data, args: argparse.Namespace) -> int:
             tf.config.experimental.enable_op_determinism()  # as run_experiment does
         results = ResultsDir(out)
         results.prepare(cfg, overwrite=False)
-        get_executor(executor).run(plan_trials(cfg), cfg, data, results, verbose=0,
-                                   log=lambda line: None)
+        get_executor(executor).run(plan_trials(cfg), cfg, data, results, verbose=2,
+                                   log=lambda line: None)  # verbose as `actsearch run` in a log
     return len(activations)
 
 
