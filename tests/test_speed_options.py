@@ -55,3 +55,13 @@ def test_a_mixed_precision_run_trains_and_measures_in_float32(tmp_path):
     hidden = diag[diag["layer"] != "output"]  # the layers with an activation after them
     assert hidden["act_std"].gt(0).all() and diag["grad_norm"].gt(0).all()
     assert pd.read_csv(out / "histories" / "relu-seed0.csv")["loss"].notna().all()
+
+
+def test_the_fused_adam_kernel_is_part_of_the_experiment():
+    base = Config().to_dict()
+    keras_update = Config().to_dict()
+    keras_update["training"]["optimizer"]["fused_kernel"] = False
+    assert not same_experiment(base, keras_update)
+    older = Config().to_dict()
+    del older["training"]["optimizer"]["fused_kernel"]  # written with Keras' own update
+    assert same_experiment(keras_update, older) and not same_experiment(base, older)
