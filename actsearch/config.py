@@ -54,7 +54,7 @@ class OptimizerConfig:
     clipvalue: float | None = 0.5  # the article's Adam(clipvalue=0.5)
     clipnorm: float | None = None
     global_clipnorm: float | None = None
-    fused_kernel: bool = True  # TensorFlow's one-pass Adam kernel (as tf.keras 2 used): ~3%
+    fused_kernel: bool = True  # TensorFlow's one-pass Adam kernel (as tf.keras 2 used): 2-3%
     #                            faster epochs on CPU; false: Keras 3's update (other rounding)
 
 

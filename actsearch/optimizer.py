@@ -5,7 +5,7 @@ Keras 3 writes Adam's update in backend-neutral ops, about a dozen passes over e
 tensor per step; tf.keras 2, which the article ran on, called TensorFlow's fused
 `ResourceApplyAdam` kernel, one pass with the same formula. On the article's CNN the
 Keras 3 update is 6% of a training step on CPU, and the fused kernel makes whole epochs
-about 3% faster (benchmarks/README.md). The optimizer stays a plain `keras.optimizers.Adam`
+2-3% faster (benchmarks/README.md). The optimizer stays a plain `keras.optimizers.Adam`
 (only this instance's update is swapped), so saved models load anywhere without actsearch.
 The numbers differ from Keras 3's Adam by float rounding only (Keras computes `1 - beta_1`
 in double precision, the kernel in float32); `training.optimizer.fused_kernel: false` gives

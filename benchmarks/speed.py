@@ -11,8 +11,9 @@ set, and the final test evaluation; data loading is outside it.
   article   model.fit on numpy arrays as the article wrote it: Sequential CNN, batch 128,
             Adam(clipvalue=0.5), binary_crossentropy, validation_data=the test set,
             verbose=1 (its progress bar goes to a pipe here)
-  actsearch the local executor with all its bookkeeping: per-epoch history, diagnostics
-            probe, Keras backup each epoch, NaN guard, trial record
+  actsearch the local executor as `actsearch run` calls it in a log (verbose=2), with all
+            its bookkeeping: per-epoch history, diagnostics probe, Keras backup each epoch,
+            NaN guard, trial record
   local6 / fused6 (--fused)  six activations, one after another or as one fused model
 
 It also prints the training FLOPs per image (from the model's layers) and the fraction of
