@@ -101,7 +101,7 @@ def train_trial(trial: Trial, cfg: Config, data: Dataset, results: ResultsDir,
     t = cfg.training
     callbacks = trial_callbacks(trial, cfg, data, results)
     callbacks.append(backup_callback(results.backup_dir(trial.id) / "backup"))
-    callbacks.append(off_the_step_path(keras.callbacks.TerminateOnNaN()))
+    callbacks.append(keras.callbacks.TerminateOnNaN())
     if t.early_stopping_patience:
         callbacks.append(keras.callbacks.EarlyStopping(monitor=MONITOR, mode=MODE,
                                                        patience=t.early_stopping_patience))
@@ -126,15 +126,15 @@ def trial_callbacks(trial: Trial, cfg: Config, data: Dataset, results: ResultsDi
         best_path = _best_path(results, trial)
         best_path.parent.mkdir(parents=True, exist_ok=True)
         previous = results.read_history(trial.id)
-        callbacks.append(off_the_step_path(keras.callbacks.ModelCheckpoint(
+        callbacks.append(keras.callbacks.ModelCheckpoint(
             best_path, monitor=MONITOR, mode=MODE, save_best_only=True, save_weights_only=True,
-            initial_value_threshold=_best_so_far(previous, MONITOR, MODE))))
+            initial_value_threshold=_best_so_far(previous, MONITOR, MODE)))
     return callbacks
 
 
 def backup_callback(path: Path) -> keras.callbacks.Callback:
     """Keras' resume state, written at each epoch's end."""
-    return off_the_step_path(SafeBackupAndRestore(path, double_checkpoint=True))
+    return SafeBackupAndRestore(path, double_checkpoint=True)
 
 
 class SafeBackupAndRestore(keras.callbacks.BackupAndRestore):
@@ -147,16 +147,6 @@ class SafeBackupAndRestore(keras.callbacks.BackupAndRestore):
             super().on_train_begin(logs)
         except OSError:
             shutil.rmtree(self.backup_dir, ignore_errors=True)
-
-
-def off_the_step_path(callback: keras.callbacks.Callback) -> keras.callbacks.Callback:
-    """Let Keras run this callback's batch hooks in a helper thread. A callback with a batch
-    hook otherwise makes fit wait for every train step's logs before starting the next
-    (the article's bare loop never waits). Safe here: the checkpoints save per epoch, so
-    their batch hooks do nothing, and the NaN guard only sets stop_training, which fit
-    reads after each step (it stops a step or two later, still within the epoch)."""
-    callback.async_safe = True
-    return callback
 
 
 def _best_path(results: ResultsDir, trial: Trial) -> Path:
