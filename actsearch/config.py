@@ -24,7 +24,7 @@ from actsearch.errors import UserError
 ARTICLE_ACTIVATIONS = ["sigmoid", "relu", "elu", "leaky-relu", "selu", "gelu"]
 DATASETS = ("mnist", "fashion_mnist")
 VALIDATION_MODES = ("test", "split")
-LOSSES = ("binary_crossentropy", "categorical_crossentropy")
+LOSSES = ("binary_crossentropy", "binary_crossentropy_on_logits", "categorical_crossentropy")
 METRICS = ("binary_accuracy", "categorical_accuracy")
 OPTIMIZERS = ("adam",)
 
@@ -62,7 +62,7 @@ class OptimizerConfig:
 class TrainingConfig:
     epochs: int = 100
     batch_size: int = 128
-    loss: str = "binary_crossentropy"  # the article's loss
+    loss: str = "binary_crossentropy"  # the article's: on the softmax probabilities, as Keras 2
     metrics: list[str] = field(default_factory=lambda: list(METRICS))
     seeds: list[int] = field(default_factory=lambda: [0])
     deterministic: bool = True  # TensorFlow op determinism: same seed, same history
@@ -308,6 +308,10 @@ def validate(cfg: Config) -> None:
     for k in set_clips:
         if clips[k] <= 0:
             raise UserError(f"training.optimizer.{k} must be positive (or null for none)")
+    if t.loss == "binary_crossentropy_on_logits" and cfg.execution.mixed_precision:
+        raise UserError("training.loss binary_crossentropy_on_logits cannot be used with "
+                        "execution.mixed_precision: the cast to float32 drops the cached logits "
+                        "it is computed from")
     _one_of("plots.metric", cfg.plots.metric, t.metrics)
     if cfg.diagnostics.probe_size < 1:
         raise UserError(f"diagnostics.probe_size must be at least 1, got "

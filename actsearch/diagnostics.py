@@ -32,6 +32,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from actsearch.losses import get_loss
 from actsearch.results import EpochTable
 
 
@@ -69,7 +70,7 @@ class Probe:
                  clip: ClipRule, dead_threshold: float = 0.0):
         self.x = tf.constant(x)
         self.y = tf.constant(y)
-        self.loss_fn = keras.losses.get(loss)
+        self.loss_fn = get_loss(loss)  # the one training minimises
         self.clip = clip
         self.dead_threshold = dead_threshold
         self.layers = [layer for layer in model.layers if hasattr(layer, "kernel")]

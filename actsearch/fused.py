@@ -33,6 +33,7 @@ import numpy as np
 from actsearch.config import Config
 from actsearch.data import Dataset
 from actsearch.errors import UserError
+from actsearch.losses import get_loss
 from actsearch.models import INPUT_SHAPE
 from actsearch.optimizer import make_optimizer
 from actsearch.results import ResultsDir, Trial, TrialResult
@@ -76,12 +77,13 @@ def build_fused_model(cfg: Config, trials: list[Trial]
         keras.utils.set_random_seed(trial.seed)  # the local executor's initial weights
         branch = build_uncompiled_model(cfg, trial.activation)
         # compiled on its own too, to be tested, checkpointed and saved like a lone model
-        branch.compile(optimizer=make_optimizer(t.optimizer), loss=t.loss,
+        branch.compile(optimizer=make_optimizer(t.optimizer), loss=get_loss(t.loss),
                        metrics=list(t.metrics))
         branches[trial.id] = branch
     outputs = {tid: branch(inputs) for tid, branch in branches.items()}
     model = keras.Model(inputs, outputs, name="fused")
-    model.compile(optimizer=make_optimizer(t.optimizer), loss={tid: t.loss for tid in branches},
+    model.compile(optimizer=make_optimizer(t.optimizer),
+                  loss={tid: get_loss(t.loss) for tid in branches},
                   metrics={tid: list(t.metrics) for tid in branches}, **compile_options(cfg))
     return model, branches
 

@@ -14,6 +14,7 @@ import pandas as pd
 
 from actsearch.config import Config
 from actsearch.diagnostic_plots import plot_diagnostics
+from actsearch.losses import LOSSES
 from actsearch.plots import plot_results
 from actsearch.results import (
     ResultsDir,
@@ -139,7 +140,8 @@ def describe_setup(cfg: Config) -> str:
     restore = "; test metrics use the best-validation weights" if cfg.training.restore_best else ""
     return (f"Data: {source}{' (' + sizes + ')' if sizes else ''}; validation on {val}{restore}. "
             f"{cfg.training.epochs} epochs, batch {cfg.training.batch_size}, "
-            f"loss {cfg.training.loss}, Adam lr {cfg.training.optimizer.learning_rate}"
+            f"loss {cfg.training.loss} ({LOSSES[cfg.training.loss].description}), "
+            f"Adam lr {cfg.training.optimizer.learning_rate}"
             f"{_clip_text(cfg)}; seeds {', '.join(map(str, cfg.training.seeds))}.")
 
 

@@ -140,6 +140,12 @@ class ResultsDir:
                     f"{self.root} holds results of a different config; use --out DIR for a "
                     f"new folder or --overwrite to replace them"
                 )
+            if trained_swapped_loss(self.root, previous):
+                raise UserError(
+                    f"{self.root} was trained by an actsearch whose binary_crossentropy was "
+                    f"Keras 3's logits form (now binary_crossentropy_on_logits); use --out DIR "
+                    f"for a new folder or --overwrite to replace them"
+                )
         if overwrite and self.root.exists():
             for sub in ("histories", "diagnostics", "trials", "state", "models", "plots"):
                 _remove_tree(self.root / sub)
@@ -190,6 +196,18 @@ def same_experiment(a: dict[str, Any], b: dict[str, Any]) -> bool:
     return strip(a) == strip(b)
 
 
+RESULTS_FORMAT = 2  # 2: binary_crossentropy is computed on the probabilities (issue 12)
+
+
+def trained_swapped_loss(root: Path, previous_config: dict[str, Any]) -> bool:
+    """A folder from before format 2 whose `binary_crossentropy` meant Keras 3's logits form:
+    resuming it would train another loss from the middle of its histories."""
+    env_path = root / "env.json"
+    env = json.loads(env_path.read_text()) if env_path.is_file() else {}
+    loss = (previous_config.get("training") or {}).get("loss", "binary_crossentropy")
+    return env.get("results_format", 1) < 2 and loss == "binary_crossentropy"
+
+
 def _remove_tree(path: Path) -> None:
     import shutil
 
@@ -204,6 +222,7 @@ def environment() -> dict[str, Any]:
 
     gpus = [d.name for d in tf.config.list_physical_devices("GPU")]
     return {
+        "results_format": RESULTS_FORMAT,
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "python": platform.python_version(),
         "platform": platform.platform(),

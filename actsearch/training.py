@@ -22,6 +22,7 @@ from actsearch.activations import ActivationOptions
 from actsearch.config import Config
 from actsearch.data import Dataset
 from actsearch.diagnostics import ClipRule, DiagnosticsWriter, probe_indices
+from actsearch.losses import get_loss
 from actsearch.models import build_model
 from actsearch.optimizer import make_optimizer
 from actsearch.results import EpochTable, ResultsDir, Trial, TrialResult
@@ -36,7 +37,8 @@ def build_uncompiled_model(cfg: Config, activation: str) -> keras.Model:
 
 def build_compiled_model(cfg: Config, activation: str) -> keras.Model:
     model = build_uncompiled_model(cfg, activation)
-    model.compile(optimizer=make_optimizer(cfg.training.optimizer), loss=cfg.training.loss,
+    model.compile(optimizer=make_optimizer(cfg.training.optimizer),
+                  loss=get_loss(cfg.training.loss),
                   metrics=list(cfg.training.metrics), **compile_options(cfg))
     return model
 
