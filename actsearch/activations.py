@@ -1,8 +1,8 @@
 """The one registry of activations: name -> how to build it, its initializer and its dropout.
 
-Keras' own strings are not used to look names up, because they disagree with the
-article: Keras' 'gelu' is the exact erf form (the article used the tanh
-approximation), and its LeakyReLU defaults to slope 0.3 (the article used 0.2).
+Keras' own strings are not used to look names up, because they would hide what the article
+used: its GELU is the tanh approximation (`gelu-tanh` here; `gelu` is the exact erf form, as
+in Keras, PyTorch and timm), and its LeakyReLU has slope 0.2 (Keras' default is 0.3).
 Every activation is built as a layer so that models save to `.keras` and reload with
 plain `keras.models.load_model` once `actsearch` is imported (the custom function is
 registered with Keras' serialization registry on import).
@@ -75,10 +75,10 @@ _SPECS = [
     ActivationSpec("selu", "scaled ELU; self-normalising with lecun_normal and AlphaDropout",
                    _function(keras.activations.selu), kernel_initializer="lecun_normal",
                    dropout=keras.layers.AlphaDropout),
-    ActivationSpec("gelu", "GELU, the article's tanh approximation",
-                   _function(gelu_tanh)),
-    ActivationSpec("gelu-exact", "GELU, exact form x*Phi(x) with erf (Keras' 'gelu')",
+    ActivationSpec("gelu", "GELU, exact form x*Phi(x) with erf (as Keras, PyTorch and timm)",
                    _function(keras.activations.gelu)),
+    ActivationSpec("gelu-tanh", "GELU, the tanh approximation the article used",
+                   _function(gelu_tanh)),
     ActivationSpec("tanh", "hyperbolic tangent; zero-centred, saturates",
                    _function(keras.activations.tanh)),
     ActivationSpec("swish", "x*sigmoid(x), also called SiLU",

@@ -21,7 +21,7 @@ import yaml
 
 from actsearch.errors import UserError
 
-ARTICLE_ACTIVATIONS = ["sigmoid", "relu", "elu", "leaky-relu", "selu", "gelu"]
+ARTICLE_ACTIVATIONS = ["sigmoid", "relu", "elu", "leaky-relu", "selu", "gelu-tanh"]
 DATASETS = ("mnist", "fashion_mnist")
 VALIDATION_MODES = ("test", "split")
 LOSSES = ("binary_crossentropy", "binary_crossentropy_on_logits", "categorical_crossentropy")

@@ -140,12 +140,10 @@ class ResultsDir:
                     f"{self.root} holds results of a different config; use --out DIR for a "
                     f"new folder or --overwrite to replace them"
                 )
-            if trained_swapped_loss(self.root, previous):
-                raise UserError(
-                    f"{self.root} was trained by an actsearch whose binary_crossentropy was "
-                    f"Keras 3's logits form (now binary_crossentropy_on_logits); use --out DIR "
-                    f"for a new folder or --overwrite to replace them"
-                )
+            changed = meaning_changed(self.root, previous)
+            if changed:
+                raise UserError(f"{self.root} was trained by an older actsearch whose {changed}; "
+                                f"use --out DIR for a new folder or --overwrite to replace them")
         if overwrite and self.root.exists():
             for sub in ("histories", "diagnostics", "trials", "state", "models", "plots"):
                 _remove_tree(self.root / sub)
@@ -196,16 +194,23 @@ def same_experiment(a: dict[str, Any], b: dict[str, Any]) -> bool:
     return strip(a) == strip(b)
 
 
-RESULTS_FORMAT = 2  # 2: binary_crossentropy is computed on the probabilities (issue 12)
+RESULTS_FORMAT = 2  # 2: binary_crossentropy on the probabilities, gelu the exact form
 
 
-def trained_swapped_loss(root: Path, previous_config: dict[str, Any]) -> bool:
-    """A folder from before format 2 whose `binary_crossentropy` meant Keras 3's logits form:
-    resuming it would train another loss from the middle of its histories."""
+def meaning_changed(root: Path, previous_config: dict[str, Any]) -> str | None:
+    """What a folder from before format 2 trained under a name that now means something else
+    (resuming it would train another function from the middle of its histories), or None."""
     env_path = root / "env.json"
     env = json.loads(env_path.read_text()) if env_path.is_file() else {}
-    loss = (previous_config.get("training") or {}).get("loss", "binary_crossentropy")
-    return env.get("results_format", 1) < 2 and loss == "binary_crossentropy"
+    if env.get("results_format", 1) >= RESULTS_FORMAT:
+        return None
+    training = previous_config.get("training") or {}
+    if training.get("loss", "binary_crossentropy") == "binary_crossentropy":
+        return ("binary_crossentropy was Keras 3's logits form (now "
+                "binary_crossentropy_on_logits)")
+    if "gelu" in ((previous_config.get("model") or {}).get("activations") or []):
+        return "gelu was the tanh approximation (now gelu-tanh)"
+    return None
 
 
 def _remove_tree(path: Path) -> None:

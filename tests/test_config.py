@@ -11,7 +11,7 @@ def test_defaults_are_the_articles_settings():
     assert (t.epochs, t.batch_size, t.loss) == (100, 128, "binary_crossentropy")
     opt = t.optimizer
     assert (opt.name, opt.learning_rate, opt.clipvalue) == ("adam", 0.001, 0.5)
-    assert cfg.model.activations == ["sigmoid", "relu", "elu", "leaky-relu", "selu", "gelu"]
+    assert cfg.model.activations == ["sigmoid", "relu", "elu", "leaky-relu", "selu", "gelu-tanh"]
     assert cfg.data.validation == "test" and cfg.model.leaky_relu_slope == 0.2
     assert isinstance(Config(), Config)
 

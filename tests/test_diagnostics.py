@@ -36,7 +36,7 @@ CLOSED_FORM_DERIVATIVES = {
     "leaky-relu": lambda x: np.where(x > 0, 1.0, 0.2),
     "elu": lambda x: np.where(x > 0, 1.0, np.exp(x)),
     "selu": lambda x: SELU_SCALE * np.where(x > 0, 1.0, SELU_ALPHA * np.exp(x)),
-    "gelu": lambda x: _gelu_tanh_derivative(x),
+    "gelu-tanh": lambda x: _gelu_tanh_derivative(x),
 }
 
 

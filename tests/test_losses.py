@@ -35,7 +35,7 @@ def _first_step_loss(loss: str, tmp_path, **execution):
     for layer in model.layers:
         if isinstance(layer, keras.layers.Dropout):
             layer.rate = 0.0
-    top = keras.Model(model.input, model.get_layer("dense_act").output)
+    top = keras.Model(model.inputs[0], model.get_layer("dense_act").output)
     output = model.get_layer("output")
     features = keras.ops.convert_to_numpy(top(x)).astype("float32")
     logits = features @ keras.ops.convert_to_numpy(output.kernel).astype("float32") \

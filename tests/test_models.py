@@ -10,7 +10,7 @@ from actsearch.activations import REGISTRY, ActivationOptions, get_spec
 from actsearch.errors import UserError
 from actsearch.models import build_article_cnn
 
-ARTICLE = ["sigmoid", "relu", "elu", "leaky-relu", "selu", "gelu"]
+ARTICLE = ["sigmoid", "relu", "elu", "leaky-relu", "selu", "gelu-tanh"]
 HIDDEN = ["conv1", "conv2", "dense"]
 
 
@@ -56,12 +56,12 @@ def apply(name, x=X, **options):
     return keras.ops.convert_to_numpy(layer(x))
 
 
-def test_gelu_is_the_articles_tanh_approximation_and_gelu_exact_is_erf():
+def test_gelu_is_erf_as_in_keras_and_gelu_tanh_is_the_articles_approximation():
     tanh_form = 0.5 * X * (1 + np.tanh(np.sqrt(2 / np.pi) * (X + 0.044715 * X**3)))
     erf_form = np.array([0.5 * x * (1 + math.erf(x / math.sqrt(2))) for x in X])
-    np.testing.assert_allclose(apply("gelu"), tanh_form, rtol=1e-6, atol=1e-7)
-    np.testing.assert_allclose(apply("gelu-exact"), erf_form, rtol=1e-5, atol=1e-6)
-    assert np.abs(apply("gelu") - apply("gelu-exact")).max() > 1e-5  # really two functions
+    np.testing.assert_allclose(apply("gelu-tanh"), tanh_form, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(apply("gelu"), erf_form, rtol=1e-5, atol=1e-6)
+    assert np.abs(apply("gelu-tanh") - apply("gelu")).max() > 1e-5  # really two functions
 
 
 def test_leaky_relu_slope_is_the_articles_and_configurable():
@@ -86,7 +86,7 @@ def test_unknown_activation_lists_the_valid_ones():
 
 def test_saved_model_reloads_with_plain_load_model_in_a_fresh_process(tmp_path):
     x = np.random.default_rng(0).random((4, 28, 28, 1), dtype="float32")
-    for name in ["gelu", "leaky-relu", "selu"]:
+    for name in ["gelu-tanh", "leaky-relu", "selu"]:
         model = build_article_cnn(name, ActivationOptions(leaky_relu_slope=0.1))
         path = tmp_path / f"{name}.keras"
         model.save(path)

@@ -129,6 +129,6 @@ def test_plot_command_redraws_from_disk(tmp_path):
 def test_list_names_every_activation(argv, capsys):
     assert main(argv) == 0
     listed = capsys.readouterr().out
-    for name in ["sigmoid", "relu", "elu", "leaky-relu", "selu", "gelu", "gelu-exact", "tanh",
+    for name in ["sigmoid", "relu", "elu", "leaky-relu", "selu", "gelu", "gelu-tanh", "tanh",
                  "swish", "mish", "softplus", "linear"]:
         assert f"\n{name} " in "\n" + listed
