@@ -6,9 +6,12 @@ registry, so saved `.keras` models reload with plain `keras.models.load_model`.
 
 import os
 
-# Keep TensorFlow's C++ info and warning logs out of our progress lines (errors still show;
-# TF_CPP_MIN_LOG_LEVEL=0 brings them back). TensorFlow 2.21 still prints a few start-up
-# lines (oneDNN, CUDA probing) before its logging reads this setting.
+from actsearch.tf_output import configure_tensorflow_output
+
+# Before TensorFlow is imported below. The CLI shows none of TensorFlow's C++ log lines (its
+# start-up noise included); a notebook or script keeps its errors (TF_CPP_MIN_LOG_LEVEL=2).
+# `actsearch run --verbose` or ACTSEARCH_TF_LOGS=1 shows everything.
+configure_tensorflow_output()
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from actsearch import activations  # noqa: E402, F401  (registers custom objects with Keras)

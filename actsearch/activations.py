@@ -5,12 +5,14 @@ used: its GELU is the tanh approximation (`gelu-tanh` here; `gelu` is the exact 
 in Keras, PyTorch and timm), and its LeakyReLU has slope 0.2 (Keras' default is 0.3).
 Every activation is built as a layer so that models save to `.keras` and reload with
 plain `keras.models.load_model` once `actsearch` is imported (the custom function is
-registered with Keras' serialization registry on import).
+registered with Keras' serialization registry on import). Besides registered names, an
+activation may be `module:function` (a user's own function) or an expression of `x` in the
+small language of actsearch/expressions.py (`x * sigmoid(1.5 * x)`).
 """
 
 from __future__ import annotations
 
-import difflib
+import hashlib
 import importlib
 import math
 import re
@@ -20,6 +22,8 @@ from dataclasses import dataclass
 import keras
 
 from actsearch.errors import UserError
+from actsearch.expressions import ExpressionActivation, canonical, looks_like_expression, parse
+from actsearch.registry import Registry
 
 
 @keras.saving.register_keras_serializable(package="actsearch", name="gelu_tanh")
@@ -92,7 +96,11 @@ _SPECS = [
     ActivationSpec("linear", "identity; the network collapses to a linear model (a baseline)",
                    _function(keras.activations.linear)),
 ]
-REGISTRY: dict[str, ActivationSpec] = {spec.name: spec for spec in _SPECS}
+REGISTRY: Registry[ActivationSpec] = Registry("activation", "or module:function for your own")
+_ALIASES = {"gelu-tanh": ("gelu_tanh",), "gelu": ("gelu-exact",), "leaky-relu": ("leaky_relu",),
+            "swish": ("silu",)}
+for _spec in _SPECS:
+    REGISTRY.register(_spec.name, _spec, aliases=_ALIASES.get(_spec.name, ()))
 
 
 def import_function(target: str) -> Callable:
@@ -139,8 +147,33 @@ def _imported(target: str) -> ActivationSpec:
                           lambda options, name: ImportedActivation(target, name=name))
 
 
+def _expression(text: str) -> ActivationSpec:
+    """An expression of x (`x * sigmoid(1.5 * x)`), named by its canonical text."""
+    expression = canonical(parse(text))
+    return ActivationSpec(expression, f"expression {expression}",
+                          lambda options, name: ExpressionActivation(expression, name=name))
+
+
+def is_expression(name: str) -> bool:
+    return name not in REGISTRY and looks_like_expression(name)
+
+
+def display_name(name: str) -> str:
+    """How tables and plots name an activation: the registered name behind an alias, an
+    expression's canonical text, a `module:function` as written (nothing is imported)."""
+    if ":" in name:
+        return name
+    if is_expression(name):
+        return canonical(parse(name))
+    return REGISTRY.canonical(name)
+
+
 def file_safe(name: str) -> str:
-    """An activation name usable in file and Keras layer names (`my.mod:fn` -> `my.mod-fn`)."""
+    """An activation name usable in file, trial and Keras layer names: `my.mod:fn` ->
+    `my.mod-fn`; an expression -> `expr-<8 hex digits of its canonical text's hash>`."""
+    if ":" not in name and is_expression(name):
+        digest = hashlib.sha1(canonical(parse(name)).encode()).hexdigest()[:8]
+        return f"expr-{digest}"
     return re.sub(r"[^A-Za-z0-9_.-]", "-", name)
 
 
@@ -150,15 +183,10 @@ def check_activation_names(names: Iterable[str]) -> None:
 
 
 def get_spec(name: str) -> ActivationSpec:
-    """A registered name, or `module:function` for a user's own activation."""
+    """A registered name or alias, `module:function` for a user's own activation, or an
+    expression of x."""
     if ":" in name:
         return _imported(name)
-    try:
-        return REGISTRY[name]
-    except KeyError:
-        close = difflib.get_close_matches(name, REGISTRY, n=1)
-        hint = f" (did you mean {close[0]}?)" if close else ""
-        raise UserError(
-            f"unknown activation {name!r}{hint}; valid: {', '.join(REGISTRY)}, "
-            "or module:function for your own"
-        ) from None
+    if is_expression(name):
+        return _expression(name)
+    return REGISTRY.get(name)

@@ -18,7 +18,12 @@ from typing import Any
 import pandas as pd
 
 from actsearch.config import Config, load_config
-from actsearch.results import ResultsDir
+from actsearch.experiment import run_experiment
+from actsearch.lock import results_lock
+from actsearch.reporting.plots import draw_curves
+from actsearch.reporting.report import write_report
+from actsearch.storage import ResultsDir
+from actsearch.trials import plan_trials
 
 
 @dataclass
@@ -50,22 +55,19 @@ class Results:
 
     def refresh(self) -> None:
         """Rebuild tables, plots and report.html from the trials on disk."""
-        from actsearch.experiment import plan_trials
-        from actsearch.report import write_report
-
-        write_report(self.config, ResultsDir(self.path), plan_trials(self.config))
+        with results_lock(self.path):  # not while a run is writing this folder
+            write_report(self.config, ResultsDir(self.path), plan_trials(self.config))
 
     def plot(self, split: str = "val"):
-        """Accuracy (the config's plots.metric) and loss per epoch, side by side."""
+        """Accuracy (the config's plot metric) and loss per epoch, side by side, as a pyplot
+        figure (so a notebook shows it with its own backend)."""
         import matplotlib.pyplot as plt
-
-        from actsearch.plots import draw_curves
 
         hist = self.histories
         prefix = "val_" if split == "val" else ""
         activations = list(dict.fromkeys(hist["activation"])) if not hist.empty else []
         fig, axes = plt.subplots(1, 2, figsize=(13, 4.8))
-        for ax, col in zip(axes, (self.config.plots.metric, "loss"), strict=True):
+        for ax, col in zip(axes, (self.config.plot_metric, "loss"), strict=True):
             draw_curves(ax, hist, prefix + col, activations)
             ax.set_title(f"{prefix}{col}")
         fig.tight_layout()
@@ -80,8 +82,6 @@ def run(config: str | Path | dict[str, Any] | Config = "configs/mnist.yaml",
         overrides: dict[str, Any] | None = None, out: str | Path | None = None,
         overwrite: bool = False, quiet: bool = False) -> Results:
     """Run an experiment like `python -m actsearch run`; overrides use dotted keys."""
-    from actsearch.experiment import run_experiment
-
     values = dict(overrides or {})
     if out is not None:
         values["output.dir"] = str(out)

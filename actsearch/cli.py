@@ -8,8 +8,14 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
+from actsearch.activations import REGISTRY, check_activation_names
+from actsearch.api import load_results
+from actsearch.config import load_config
 from actsearch.errors import UserError
+from actsearch.experiment import run_experiment
+from actsearch.reporting.activation_plots import plot_activations
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,6 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--overwrite", action="store_true",
                      help="replace results of a different config in the results folder")
     run.add_argument("--quiet", action="store_true", help="no per-epoch progress")
+    run.add_argument("--verbose", action="store_true", help="also TensorFlow's own log lines, "
+                     "hidden by default (as ACTSEARCH_TF_LOGS=1)")  # read by tf_output at import
 
     plot = sub.add_parser("plot", help="redraw plots and summary of a results folder")
     plot.add_argument("results_dir")
@@ -53,9 +61,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from actsearch.config import load_config
-    from actsearch.experiment import run_experiment
-
     overrides = list(args.overrides)
     if args.out:
         overrides.append(f"output.dir={args.out}")
@@ -66,8 +71,6 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
-    from actsearch.api import load_results
-
     results = load_results(args.results_dir)
     results.refresh()
     print(f"actsearch: wrote {results.path / 'plots'}, summary.md and report.html "
@@ -76,8 +79,6 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from actsearch.activations import REGISTRY
-
     width = max(len(name) for name in REGISTRY)
     for spec in REGISTRY.values():
         print(f"{spec.name:<{width}}  {spec.description}")
@@ -85,14 +86,8 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_activations(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from actsearch.activations import REGISTRY, check_activation_names
-
     names = args.names or list(REGISTRY)
     check_activation_names(names)
-    from actsearch.activation_plots import plot_activations
-
     written = plot_activations(names, Path(args.out))
     print(f"actsearch: wrote {len(written)} figures to {args.out}: "
           + ", ".join(p.name for p in written if p.suffix == ".png"))

@@ -1,8 +1,10 @@
 """The one place where config keys are defined, given defaults and validated.
 
-A config is a YAML file whose sections mirror the dataclasses below. Everything is
-checked before anything trains, so a typo costs a one-line error, not an hour of
-training. Paths in the config are relative to the directory the command runs in.
+A config is a YAML file whose sections mirror the dataclasses below. This module checks
+types, ranges and combinations of keys, and imports nothing else of actsearch; names that
+plug-in registries define (activations, losses, data sets, executors) are checked by
+`actsearch.checks.check`, which runs before anything trains, so a typo costs a one-line
+error, not an hour of training. Paths are relative to the directory the command runs in.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import difflib
+import math
 import re
 import types
 import typing
@@ -22,11 +25,10 @@ import yaml
 from actsearch.errors import UserError
 
 ARTICLE_ACTIVATIONS = ["sigmoid", "relu", "elu", "leaky-relu", "selu", "gelu-tanh"]
-DATASETS = ("mnist", "fashion_mnist")
 VALIDATION_MODES = ("test", "split")
-LOSSES = ("binary_crossentropy", "binary_crossentropy_on_logits", "categorical_crossentropy")
 METRICS = ("binary_accuracy", "categorical_accuracy")
 OPTIMIZERS = ("adam",)
+MODES = ("max", "min")
 
 
 @dataclass
@@ -72,6 +74,26 @@ class TrainingConfig:
 
 
 @dataclass
+class ObjectiveConfig:
+    """What the experiment optimises (as Ray Tune's TuneConfig(metric=, mode=)): it ranks the
+    activations (on the test set, at the end), and restore-best and early stopping watch it
+    on the validation data (`val_<metric>`)."""
+
+    metric: str = "categorical_accuracy"  # "loss" or one of training.metrics
+    mode: str | None = None  # max or min; null: min for a loss, max otherwise
+
+    @property
+    def direction(self) -> str:
+        return self.mode or ("min" if "loss" in self.metric else "max")
+
+    def better(self, a: float, b: float) -> bool:
+        """Is `a` better than `b`? NaN is never better."""
+        if math.isnan(a):
+            return False
+        return math.isnan(b) or (a > b if self.direction == "max" else a < b)
+
+
+@dataclass
 class OutputConfig:
     dir: str | None = None  # default: results/<name>
     save_models: bool = False  # write <out>/models/<trial>.keras
@@ -79,7 +101,7 @@ class OutputConfig:
 
 @dataclass
 class PlotsConfig:
-    metric: str = "categorical_accuracy"  # one of training.metrics; loss is always plotted
+    metric: str | None = None  # the accuracy drawn; null: objective.metric (loss is always drawn)
     exclude: list[str] = field(default_factory=lambda: ["sigmoid"])
 
 
@@ -117,10 +139,15 @@ class Config:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
+    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
     plots: PlotsConfig = field(default_factory=PlotsConfig)
     diagnostics: DiagnosticsConfig = field(default_factory=DiagnosticsConfig)
     execution: ExecutionConfig = field(default_factory=ExecutionConfig)
+
+    @property
+    def plot_metric(self) -> str:
+        return self.plots.metric or self.objective.metric
 
     @property
     def out_dir(self) -> Path:
@@ -263,15 +290,10 @@ def _one_of(key: str, value: str, allowed: typing.Iterable[str]) -> None:
 
 
 def validate(cfg: Config) -> None:
-    """Checks that need more than a type: ranges, names, combinations."""
-    from actsearch.activations import check_activation_names
-    from actsearch.executors import EXECUTORS
-    from actsearch.models import ARCHITECTURES
-
+    """Checks that need more than a type: ranges and combinations of keys."""
     if not cfg.name or "/" in cfg.name:
         raise UserError("name must be a non-empty string without '/'")
     d, t, o = cfg.data, cfg.training, cfg.training.optimizer
-    _one_of("data.dataset", d.dataset, DATASETS)
     _one_of("data.validation", d.validation, VALIDATION_MODES)
     if not 0.0 < d.validation_split < 1.0:
         raise UserError(f"data.validation_split must be between 0 and 1, got {d.validation_split}")
@@ -279,12 +301,10 @@ def validate(cfg: Config) -> None:
         limit = getattr(d, key)
         if limit is not None and limit < 1:
             raise UserError(f"data.{key} must be at least 1, got {limit}")
-    _one_of("model.architecture", cfg.model.architecture, ARCHITECTURES)
     if not cfg.model.activations:
         raise UserError("model.activations is empty: name at least one activation")
     if len(set(cfg.model.activations)) != len(cfg.model.activations):
         raise UserError("model.activations lists an activation twice")
-    check_activation_names(cfg.model.activations)
     if t.epochs < 1:
         raise UserError(f"training.epochs must be at least 1, got {t.epochs}")
     if t.batch_size < 1:
@@ -295,7 +315,6 @@ def validate(cfg: Config) -> None:
         raise UserError("training.seeds lists a seed twice")
     if t.early_stopping_patience is not None and t.early_stopping_patience < 1:
         raise UserError("training.early_stopping_patience must be at least 1 (or null for off)")
-    _one_of("training.loss", t.loss, LOSSES)
     for metric in t.metrics:
         _one_of("training.metrics", metric, METRICS)
     _one_of("training.optimizer.name", o.name, OPTIMIZERS)
@@ -308,19 +327,17 @@ def validate(cfg: Config) -> None:
     for k in set_clips:
         if clips[k] <= 0:
             raise UserError(f"training.optimizer.{k} must be positive (or null for none)")
-    if t.loss == "binary_crossentropy_on_logits" and cfg.execution.mixed_precision:
-        raise UserError("training.loss binary_crossentropy_on_logits cannot be used with "
-                        "execution.mixed_precision: the cast to float32 drops the cached logits "
-                        "it is computed from")
-    _one_of("plots.metric", cfg.plots.metric, t.metrics)
+    _one_of("objective.metric", cfg.objective.metric, ["loss", *t.metrics])
+    if cfg.objective.mode is not None:
+        _one_of("objective.mode", cfg.objective.mode, MODES)
+    if cfg.plots.metric is not None:
+        _one_of("plots.metric", cfg.plots.metric, t.metrics)
     if cfg.diagnostics.probe_size < 1:
         raise UserError(f"diagnostics.probe_size must be at least 1, got "
                         f"{cfg.diagnostics.probe_size}")
     if cfg.diagnostics.dead_threshold < 0:
         raise UserError("diagnostics.dead_threshold must be 0 or more")
-    _one_of("execution.executor", cfg.execution.executor, EXECUTORS)
     validate_execution(cfg.execution)
-    _validate_speed_options(cfg)
 
 
 _HOST_PORT = re.compile(r"[\w.\-]+:\d+|\[[0-9a-fA-F:]+\]:\d+")
@@ -341,14 +358,6 @@ def validate_execution(e: ExecutionConfig) -> None:
                             f"whole number, got {amount}")
     if e.max_retries < 0:
         raise UserError(f"execution.max_retries must be 0 or more, got {e.max_retries}")
-
-
-def _validate_speed_options(cfg: Config) -> None:
-    """The speed levers, and the fused executor's refusals (branches must not interact)."""
-    from actsearch.fused import check_fused_config
-
-    if cfg.execution.steps_per_execution < 1:
+    if e.steps_per_execution < 1:
         raise UserError(f"execution.steps_per_execution must be at least 1, got "
-                        f"{cfg.execution.steps_per_execution}")
-    if cfg.execution.executor == "fused":
-        check_fused_config(cfg)
+                        f"{e.steps_per_execution}")

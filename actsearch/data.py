@@ -15,6 +15,7 @@ import numpy as np
 
 from actsearch.config import DataConfig
 from actsearch.errors import UserError
+from actsearch.registry import Registry
 
 KERAS_ORIGIN = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
 IDX_FILES = {
@@ -24,9 +25,21 @@ IDX_FILES = {
     "y_test": "t10k-labels-idx1-ubyte.gz",
 }
 NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
-# What keras.datasets uses, so the cache is shared with plain Keras code.
-_KERAS_FILES = {"mnist": (["mnist.npz"], "datasets"),
-                "fashion_mnist": (list(IDX_FILES.values()), "datasets/fashion-mnist")}
+
+
+@dataclass(frozen=True)
+class KerasDownload:
+    """A data set as keras.datasets fetches it (same files, same cache folder, so the cache is
+    shared with plain Keras code)."""
+
+    files: tuple[str, ...]
+    cache_subdir: str
+
+
+DATASETS: Registry[KerasDownload] = Registry("data set")
+DATASETS.register("mnist", KerasDownload(("mnist.npz",), "datasets"))
+DATASETS.register("fashion_mnist", KerasDownload(tuple(IDX_FILES.values()),
+                                                 "datasets/fashion-mnist"))
 _MNIST_SHA256 = "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"
 NUM_CLASSES = 10
 SPLIT_SEED = 0  # the held-out split is the same for every trial, so trials compare fairly
@@ -132,14 +145,15 @@ def download(dataset: str, origin: str | None) -> dict[str, np.ndarray]:
     """Fetch into Keras' cache (~/.keras/datasets) like keras.datasets does, once."""
     import keras
 
-    files, subdir = _KERAS_FILES[dataset]
+    source = DATASETS.get(dataset)
     base = (origin or KERAS_ORIGIN).rstrip("/") + "/"
     paths = []
-    for fname in files:
+    for fname in source.files:
         file_hash = _MNIST_SHA256 if (fname == "mnist.npz" and origin is None) else None
         try:
-            paths.append(Path(keras.utils.get_file(fname, origin=base + fname,
-                                                   cache_subdir=subdir, file_hash=file_hash)))
+            paths.append(Path(keras.utils.get_file(
+                fname, origin=base + fname, cache_subdir=source.cache_subdir,
+                file_hash=file_hash)))
         except Exception as exc:  # get_file raises bare Exception on network failure
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise UserError(

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,8 +33,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from actsearch.losses import get_loss
-from actsearch.results import EpochTable
+from actsearch.storage import EpochTable
 
 
 class _ProbeTracingFilter(logging.Filter):
@@ -45,7 +45,15 @@ class _ProbeTracingFilter(logging.Filter):
         return not ("Probe._raw_measure" in message and "retracing" in message)
 
 
-logging.getLogger("tensorflow").addFilter(_ProbeTracingFilter())
+_FILTER = _ProbeTracingFilter()
+
+
+def _drop_probe_retracing_warnings() -> None:
+    """Installed when a probe is first built, not on import (no side effects on import)."""
+    logger = logging.getLogger("tensorflow")
+    if _FILTER not in logger.filters:
+        logger.addFilter(_FILTER)
+
 
 @dataclass(frozen=True)
 class ClipRule:
@@ -66,11 +74,12 @@ class Probe:
     """Measures one model on one batch. Built once per trial; the measurement is a
     compiled tf.function so it costs about one forward and backward pass of the probe."""
 
-    def __init__(self, model: keras.Model, x: np.ndarray, y: np.ndarray, loss: str,
+    def __init__(self, model: keras.Model, x: np.ndarray, y: np.ndarray, loss: Callable,
                  clip: ClipRule, dead_threshold: float = 0.0):
+        _drop_probe_retracing_warnings()
         self.x = tf.constant(x)
         self.y = tf.constant(y)
-        self.loss_fn = get_loss(loss)  # the one training minimises
+        self.loss_fn = loss  # the one training minimises
         self.clip = clip
         self.dead_threshold = dead_threshold
         self.layers = [layer for layer in model.layers if hasattr(layer, "kernel")]
@@ -142,7 +151,7 @@ class DiagnosticsWriter(keras.callbacks.Callback):
     """Writes <out>/diagnostics/<trial>.csv: epoch 0 (the initial weights) and every
     finished epoch, rewritten atomically each epoch and stitched on resume like the history."""
 
-    def __init__(self, path: Path, x: np.ndarray, y: np.ndarray, loss: str, clip: ClipRule,
+    def __init__(self, path: Path, x: np.ndarray, y: np.ndarray, loss: Callable, clip: ClipRule,
                  dead_threshold: float):
         super().__init__()
         self.table = EpochTable(path)

@@ -1,26 +1,20 @@
-"""An experiment end to end: plan the trials, hand them to an executor, write the report.
-
-Planning, training, writing and plotting stay separate so other executors (parallel,
-Ray, fused) can reuse the rest unchanged.
-"""
+"""An experiment end to end: check the config, load the data, claim the results folder, hand
+the planned trials to the executor, write the report."""
 
 from __future__ import annotations
 
-import json
 import sys
-from collections.abc import Callable
 
+import tensorflow as tf
+
+from actsearch.checks import check
 from actsearch.config import Config
-from actsearch.report import write_report
-from actsearch.results import ResultsDir, Trial, environment, write_atomic
-
-Log = Callable[[str], None]
-
-
-def plan_trials(cfg: Config) -> list[Trial]:
-    """Every (activation, seed) pair, activation-major so one activation's seeds run together."""
-    pairs = [(a, s) for a in cfg.model.activations for s in cfg.training.seeds]
-    return [Trial(a, s, index=i, total=len(pairs)) for i, (a, s) in enumerate(pairs, start=1)]
+from actsearch.data import load_dataset
+from actsearch.executors import Log, get_executor
+from actsearch.lock import results_lock
+from actsearch.reporting.report import write_report
+from actsearch.storage import ResultsDir
+from actsearch.trials import plan_trials
 
 
 def keras_verbosity(quiet: bool) -> int:
@@ -32,28 +26,24 @@ def keras_verbosity(quiet: bool) -> int:
 
 def run_experiment(cfg: Config, overwrite: bool = False, quiet: bool = False,
                    log: Log = print) -> ResultsDir:
-    import tensorflow as tf
-
-    from actsearch.data import load_dataset
-    from actsearch.executors import get_executor, require
-
-    require(cfg.execution.executor)  # e.g. Ray not installed: refused before any work
+    check(cfg)
+    executor = get_executor(cfg.execution.executor)
+    executor.require()  # e.g. Ray not installed: refused before any work
     data = load_dataset(cfg.data)  # before touching the results folder: bad data claims nothing
-    results = ResultsDir(cfg.out_dir)
-    results.prepare(cfg, overwrite=overwrite)
-    if cfg.training.deterministic:
-        tf.config.experimental.enable_op_determinism()
-    trials = plan_trials(cfg)
-    env = environment()
-    env["data"] = {"source": cfg.data.path or cfg.data.dataset, "train": len(data.x_train),
-                   "validation": len(data.x_val) if data.validation == "split" else "test set",
-                   "test": len(data.x_test)}
-    write_atomic(results.root / "env.json", json.dumps(env, indent=2))
-    log(f"actsearch: {cfg.name}: {len(trials)} trials ({', '.join(cfg.model.activations)} x "
-        f"seeds {cfg.training.seeds}), {cfg.training.epochs} epochs, {data.describe()}; "
-        f"writing to {results.root}")
-    get_executor(cfg.execution.executor).run(
-        trials, cfg, data, results, verbose=keras_verbosity(quiet), log=log)
-    write_report(cfg, results, trials)
-    log(f"actsearch: done. Summary: {results.root / 'summary.md'}; plots: {results.plots}")
-    return results
+    with results_lock(cfg.out_dir):  # one run per folder; refused before any write
+        results = ResultsDir(cfg.out_dir)
+        results.prepare(cfg, overwrite=overwrite)
+        if cfg.training.deterministic:
+            tf.config.experimental.enable_op_determinism()
+        trials = plan_trials(cfg)
+        results.save_environment({"data": {
+            "source": cfg.data.path or cfg.data.dataset, "train": len(data.x_train),
+            "validation": len(data.x_val) if data.validation == "split" else "test set",
+            "test": len(data.x_test)}})
+        log(f"actsearch: {cfg.name}: {len(trials)} trials ({', '.join(cfg.model.activations)} x "
+            f"seeds {cfg.training.seeds}), {cfg.training.epochs} epochs, {data.describe()}; "
+            f"writing to {results.root}")
+        executor.run(trials, cfg, data, results, verbose=keras_verbosity(quiet), log=log)
+        write_report(cfg, results, trials)
+        log(f"actsearch: done. Summary: {results.root / 'summary.md'}; plots: {results.plots_dir}")
+        return results

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import keras
 from keras import ops
 
+from actsearch.registry import Registry
+
 EPSILON = 1e-7  # Keras 2's K.epsilon(), the clip the article's loss used
 
 
@@ -53,9 +55,11 @@ _SPECS = [
              "mathematics as on the probabilities, only more stable)",
              keras.losses.categorical_crossentropy),
 ]
-LOSSES: dict[str, LossSpec] = {spec.name: spec for spec in _SPECS}
+LOSSES: Registry[LossSpec] = Registry("loss")
+for _spec in _SPECS:
+    LOSSES.register(_spec.name, _spec)
 
 
 def get_loss(name: str) -> Callable:
-    """The loss function for a `training.loss` name (validated by the config)."""
-    return LOSSES[name].fn
+    """The loss function for a `training.loss` name."""
+    return LOSSES.get(name).fn

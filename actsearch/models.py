@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 
 from actsearch.activations import ActivationOptions, file_safe, get_spec
+from actsearch.registry import Registry
 
 INPUT_SHAPE = (28, 28, 1)
 NUM_CLASSES = 10
@@ -45,8 +46,9 @@ def build_article_cnn(
     )
 
 
-ARCHITECTURES = {"article_cnn": build_article_cnn}
+ARCHITECTURES: Registry = Registry("architecture")
+ARCHITECTURES.register("article_cnn", build_article_cnn)
 
 
 def build_model(architecture: str, activation: str, options: ActivationOptions) -> keras.Model:
-    return ARCHITECTURES[architecture](activation, options)
+    return ARCHITECTURES.get(architecture)(activation, options)

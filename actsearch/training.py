@@ -25,7 +25,8 @@ from actsearch.diagnostics import ClipRule, DiagnosticsWriter, probe_indices
 from actsearch.losses import get_loss
 from actsearch.models import build_model
 from actsearch.optimizer import make_optimizer
-from actsearch.results import EpochTable, ResultsDir, Trial, TrialResult
+from actsearch.storage import EpochTable, ResultsDir
+from actsearch.trials import Status, Trial, TrialResult
 
 
 def build_uncompiled_model(cfg: Config, activation: str) -> keras.Model:
@@ -102,10 +103,11 @@ def train_trial(trial: Trial, cfg: Config, data: Dataset, results: ResultsDir,
     model = build_compiled_model(cfg, trial.activation)
     t = cfg.training
     callbacks = trial_callbacks(trial, cfg, data, results)
-    callbacks.append(backup_callback(results.backup_dir(trial.id) / "backup"))
+    callbacks.append(backup_callback(results.backup_path(trial.id) / "backup"))
     callbacks.append(keras.callbacks.TerminateOnNaN())
     if t.early_stopping_patience:
-        callbacks.append(keras.callbacks.EarlyStopping(monitor=MONITOR, mode=MODE,
+        monitor, mode = watched(cfg)
+        callbacks.append(keras.callbacks.EarlyStopping(monitor=monitor, mode=mode,
                                                        patience=t.early_stopping_patience))
     callbacks.extend(extra_callbacks)
     model.fit(data.x_train, data.y_train, batch_size=t.batch_size, epochs=t.epochs,
@@ -113,7 +115,10 @@ def train_trial(trial: Trial, cfg: Config, data: Dataset, results: ResultsDir,
     return finish_trial(trial, cfg, data, results, model, started)
 
 
-MONITOR, MODE = "val_loss", "min"  # what restore_best and early stopping watch
+def watched(cfg: Config) -> tuple[str, str]:
+    """(Keras' monitor, mode) for restore-best and early stopping: the objective on the
+    validation data."""
+    return f"val_{cfg.objective.metric}", cfg.objective.direction
 
 
 def trial_callbacks(trial: Trial, cfg: Config, data: Dataset, results: ResultsDir
@@ -122,15 +127,16 @@ def trial_callbacks(trial: Trial, cfg: Config, data: Dataset, results: ResultsDi
     weights); the caller adds the backup of the model it trains."""
     callbacks: list[keras.callbacks.Callback] = []
     if cfg.diagnostics.enabled:  # first, so its probe is not timed as training
-        callbacks.append(diagnostics_writer(cfg, data, results.diagnostics(trial.id)))
-    callbacks.append(HistoryWriter(results.history(trial.id)))
+        callbacks.append(diagnostics_writer(cfg, data, results.diagnostics_path(trial.id)))
+    callbacks.append(HistoryWriter(results.history_path(trial.id)))
     if cfg.training.restore_best:
         best_path = _best_path(results, trial)
         best_path.parent.mkdir(parents=True, exist_ok=True)
-        previous = results.read_history(trial.id)
+        previous = results.load_history(trial.id)
+        monitor, mode = watched(cfg)
         callbacks.append(keras.callbacks.ModelCheckpoint(
-            best_path, monitor=MONITOR, mode=MODE, save_best_only=True, save_weights_only=True,
-            initial_value_threshold=_best_so_far(previous, MONITOR, MODE)))
+            best_path, monitor=monitor, mode=mode, save_best_only=True, save_weights_only=True,
+            initial_value_threshold=_best_so_far(previous, monitor, mode)))
     return callbacks
 
 
@@ -152,14 +158,14 @@ class SafeBackupAndRestore(keras.callbacks.BackupAndRestore):
 
 
 def _best_path(results: ResultsDir, trial: Trial) -> Path:
-    return results.backup_dir(trial.id) / "best.weights.h5"
+    return results.backup_path(trial.id) / "best.weights.h5"
 
 
 def finish_trial(trial: Trial, cfg: Config, data: Dataset, results: ResultsDir,
                  model: keras.Model, started: float) -> TrialResult:
     """After training: restore the best weights if asked, test, save, drop the resume state.
     `model` must be compiled with the trial's loss and metrics."""
-    history = results.read_history(trial.id)
+    history = results.load_history(trial.id)
     diverged = first_nonfinite_epoch(history)
     best_path = _best_path(results, trial)
     if cfg.training.restore_best and best_path.is_file() and diverged is None:
@@ -168,10 +174,10 @@ def finish_trial(trial: Trial, cfg: Config, data: Dataset, results: ResultsDir,
     if cfg.output.save_models:
         results.model_path(trial.id).parent.mkdir(parents=True, exist_ok=True)
         model.save(results.model_path(trial.id))
-    shutil.rmtree(results.backup_dir(trial.id), ignore_errors=True)  # resume state: done with
+    shutil.rmtree(results.backup_path(trial.id), ignore_errors=True)  # resume state: done with
     return TrialResult(
         trial_id=trial.id, activation=trial.activation, seed=trial.seed,
-        status="diverged" if diverged is not None else "ok",
+        status=Status.DIVERGED if diverged is not None else Status.OK,
         epochs_run=len(history), params=model.count_params(),
         test={k: float(v) for k, v in test.items()}, diverged_epoch=diverged,
         seconds=time.perf_counter() - started,
@@ -182,8 +188,8 @@ def diagnostics_writer(cfg: Config, data: Dataset, path: Path) -> DiagnosticsWri
     d, o = cfg.diagnostics, cfg.training.optimizer
     idx = probe_indices(len(data.x_train), d.probe_size, d.probe_seed)
     clip = ClipRule(o.clipvalue, o.clipnorm, o.global_clipnorm)
-    return DiagnosticsWriter(path, data.x_train[idx], data.y_train[idx], cfg.training.loss,
-                             clip, d.dead_threshold)
+    return DiagnosticsWriter(path, data.x_train[idx], data.y_train[idx],
+                             get_loss(cfg.training.loss), clip, d.dead_threshold)
 
 
 def first_nonfinite_epoch(history: pd.DataFrame) -> int | None:

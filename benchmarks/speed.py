@@ -184,8 +184,8 @@ def actsearch_run(variant: str, data, args: argparse.Namespace) -> int:
 
     from actsearch.config import apply_override, config_from_dict
     from actsearch.executors import get_executor
-    from actsearch.experiment import plan_trials
-    from actsearch.results import ResultsDir
+    from actsearch.storage import ResultsDir
+    from actsearch.trials import plan_trials
 
     name, *items = variant.split("@")
     overrides = [item for item in items if not item.startswith("env:")]
@@ -216,8 +216,9 @@ def profile_epochs(args: argparse.Namespace) -> int:
 
     from actsearch.config import DataConfig, config_from_dict
     from actsearch.data import load_dataset
-    from actsearch.results import ResultsDir, Trial
+    from actsearch.storage import ResultsDir
     from actsearch.training import build_compiled_model, trial_callbacks
+    from actsearch.trials import Trial
 
     data = load_dataset(DataConfig(path=args.data, limit_train=args.limit,
                                    limit_test=args.test_limit))
@@ -230,7 +231,7 @@ def profile_epochs(args: argparse.Namespace) -> int:
         keras.utils.set_random_seed(0)
         model = build_compiled_model(cfg, "relu")
         own = trial_callbacks(trial, cfg, data, results)  # as train_trial builds them
-        parts = [*own, keras.callbacks.BackupAndRestore(results.backup_dir(trial.id) / "b",
+        parts = [*own, keras.callbacks.BackupAndRestore(results.backup_path(trial.id) / "b",
                                                         double_checkpoint=True),
                  keras.callbacks.TerminateOnNaN()]
         clock = EpochClock(parts)

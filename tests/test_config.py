@@ -1,5 +1,6 @@
 import pytest
 
+from actsearch.checks import check
 from actsearch.cli import main
 from actsearch.config import Config, load_config
 from actsearch.errors import UserError
@@ -31,11 +32,14 @@ def test_overrides_are_parsed_as_yaml():
     ("training.batch_size=0", "training.batch_size must be at least 1"),
     ("training.epochs=three", "training.epochs must be an integer, got 'three'"),
     ("model.activations=[relu,swishy]", "unknown activation 'swishy' (did you mean swish?)"),
-    ("data.dataset=cifar", "data.dataset: unknown value 'cifar'"),
+    ("data.dataset=cifar", "data.dataset: unknown data set 'cifar'"),
+    ("training.loss=mse", "training.loss: unknown loss 'mse'"),
+    ("objective.metric=accuracy", "objective.metric: unknown value 'accuracy'"),
+    ("objective.mode=up", "objective.mode: unknown value 'up'"),
     ("training.optimizer.clipnorm=1", "set only one of training.optimizer"),
     ("training.seeds=[]", "training.seeds is empty"),
     ("plots.metric=acc", "plots.metric: unknown value 'acc'"),
-    ("execution.executor=dask", "execution.executor: unknown value 'dask'"),
+    ("execution.executor=dask", "execution.executor: unknown executor 'dask'"),
     ("execution.address=localhost", "execution.address must be empty (a local Ray started "
                                     "here), auto, ray://HOST:PORT or HOST:PORT, got 'localhost'"),
     ("execution.resources_per_trial.cpu=0", "execution.resources_per_trial.cpu must be more "
@@ -50,7 +54,7 @@ def test_overrides_are_parsed_as_yaml():
 ])
 def test_bad_values_are_refused_with_a_clear_message(override, message):
     with pytest.raises(UserError, match=None) as err:
-        load_config("configs/smoke.yaml", [override])
+        check(load_config("configs/smoke.yaml", [override]))
     assert message in str(err.value)
 
 

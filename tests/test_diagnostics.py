@@ -14,11 +14,11 @@ import pandas as pd
 import pytest
 from conftest import ROOT, run_cli, tiny_config, write_config
 
-from actsearch.activation_plots import evaluate
 from actsearch.activations import ActivationOptions, get_spec
 from actsearch.cli import main
 from actsearch.diagnostics import ClipRule, Probe
 from actsearch.models import build_article_cnn
+from actsearch.reporting.activation_plots import evaluate
 
 SELU_ALPHA, SELU_SCALE = 1.6732632423543772, 1.0507009873554805
 NO_CLIP = ClipRule()
@@ -64,7 +64,7 @@ def _dense_probe(kernel_value, bias_value, clip=NO_CLIP, activation="relu"):
     model = keras.Model(inputs, out)
     x = np.ones((8, 4), dtype="float32")
     y = np.zeros((8, 1), dtype="float32")
-    return Probe(model, x, y, "mean_squared_error", clip)
+    return Probe(model, x, y, keras.losses.mean_squared_error, clip)
 
 
 def test_a_layer_forced_dead_reads_fully_dead_and_passes_no_gradient():

@@ -7,15 +7,16 @@ import keras
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import kill_run_when, run_cli, tiny_config, write_config
+from conftest import ROOT, kill_run_when, run_cli, tiny_config, write_config
 
+from actsearch.checks import check
 from actsearch.cli import main
 from actsearch.config import config_from_dict
 from actsearch.data import load_dataset
 from actsearch.errors import UserError
-from actsearch.experiment import plan_trials
-from actsearch.fused import build_fused_model
+from actsearch.executors.fused import build_fused_model
 from actsearch.training import build_compiled_model
+from actsearch.trials import plan_trials
 
 
 def _no_dropout(model: keras.Model) -> None:
@@ -53,21 +54,27 @@ def test_fused_steps_give_each_branch_the_weights_of_separate_training(tmp_path)
             np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6, err_msg=tid)
 
 
-def test_fused_run_writes_the_usual_per_trial_files_and_marks_only_the_diverged_branch(tmp_path):
+def test_fused_run_writes_the_usual_per_trial_files_and_marks_only_the_diverged_branch(
+        tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT / "tests"))
     out = tmp_path / "out"
-    # one branch diverges (ELU at an absurd learning rate), the other must train on untouched
-    cfg = tiny_config(out, model={"activations": ["elu", "relu"]},
-                      training={"epochs": 2, "optimizer": {"learning_rate": 1e30,
-                                                           "clipvalue": None}},
+    # one branch diverges by construction (its activation overflows to inf on any CPU), the
+    # other must train on untouched; the diverged branch's non-finite diagnostics must not
+    # break the report
+    blowup = "user_activations:blowup"
+    cfg = tiny_config(out, model={"activations": [blowup, "relu"]}, training={"epochs": 2},
                       execution={"executor": "fused"}, diagnostics={"enabled": True})
     path = write_config(tmp_path / "c.yaml", cfg)
     assert main(["run", str(path), "--quiet"]) == 0
     summary = pd.read_csv(out / "summary.csv").set_index("activation")
-    assert summary.loc["elu", "status"] == "diverged"
-    assert summary.loc["elu", "diverged_epoch"] == 1
-    assert summary.loc["elu", "epochs"] == 1
+    assert summary.loc[blowup, "status"] == "diverged"
+    assert summary.loc[blowup, "diverged_epoch"] == 1
+    assert summary.loc[blowup, "epochs"] == 1
+    assert len(pd.read_csv(out / "histories" / "user_activations-blowup-seed0.csv")) == 1
+    assert summary.loc["relu", "status"] == "ok"
     relu = pd.read_csv(out / "histories" / "relu-seed0.csv")
     assert list(relu["epoch"]) == [1, 2]
+    assert np.isfinite(relu.drop(columns="epoch").to_numpy(dtype=float)).all()
     assert {"loss", "categorical_accuracy", "val_loss", "val_binary_accuracy",
             "seconds"} <= set(relu.columns)
     record = json.loads((out / "trials" / "relu-seed0.json").read_text())
@@ -95,7 +102,7 @@ def test_fused_run_writes_the_usual_per_trial_files_and_marks_only_the_diverged_
 def test_setups_that_couple_branches_are_refused(tmp_path, override, message):
     raw = tiny_config(tmp_path / "out", **{"execution": {"executor": "fused"}, **override})
     with pytest.raises(UserError, match=message.replace(".", r"\.")):
-        config_from_dict(raw)
+        check(config_from_dict(raw))
 
 
 def test_sigkilled_fused_group_resumes_from_its_backup_with_every_epoch_once(tmp_path):

@@ -17,8 +17,8 @@ from conftest import tiny_config, write_config
 
 from actsearch.cli import main
 from actsearch.config import load_config
-from actsearch.ray_worker import FAULT_HOOK
-from actsearch.results import ResultsDir
+from actsearch.executors.ray.faults import FAULT_HOOK
+from actsearch.storage import ResultsDir
 
 SWEEP = {"model": {"activations": ["relu", "elu"]}, "training": {"epochs": 2, "seeds": [0, 1]}}
 TRIALS = ["relu-seed0", "relu-seed1", "elu-seed0", "elu-seed1"]

@@ -5,10 +5,11 @@ import pandas as pd
 import pytest
 from conftest import tiny_config, write_config
 
+from actsearch.checks import check
 from actsearch.cli import main
 from actsearch.config import Config, config_from_dict
 from actsearch.errors import UserError
-from actsearch.results import same_experiment
+from actsearch.storage import same_experiment
 from actsearch.training import build_compiled_model
 
 
@@ -31,7 +32,7 @@ def test_levers_are_off_by_default_and_reach_the_compiled_model(tmp_path):
 ])
 def test_bad_levers_are_one_line_errors(tmp_path, values, message):
     with pytest.raises(UserError, match=message):
-        config_from_dict(tiny_config(tmp_path, execution=values))
+        check(config_from_dict(tiny_config(tmp_path, execution=values)))
 
 
 def test_mixed_precision_is_another_experiment_other_levers_are_not():

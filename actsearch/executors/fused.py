@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 import shutil
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable, Iterator
 
 import keras
 import numpy as np
@@ -33,10 +33,11 @@ import numpy as np
 from actsearch.config import Config
 from actsearch.data import Dataset
 from actsearch.errors import UserError
+from actsearch.executors.base import Executor, Log
 from actsearch.losses import get_loss
 from actsearch.models import INPUT_SHAPE
 from actsearch.optimizer import make_optimizer
-from actsearch.results import ResultsDir, Trial, TrialResult
+from actsearch.storage import ResultsDir
 from actsearch.training import (
     backup_callback,
     build_uncompiled_model,
@@ -45,8 +46,7 @@ from actsearch.training import (
     first_nonfinite_epoch,
     trial_callbacks,
 )
-
-Log = Callable[[str], None]
+from actsearch.trials import Trial, TrialResult
 
 
 def check_fused_config(cfg: Config) -> None:
@@ -142,32 +142,21 @@ class BranchCallbacks(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
-class FusedExecutor:
-    """Per seed, the unfinished trials as one fused model; finished trials are skipped."""
+class FusedExecutor(Executor):
+    """Per seed, the pending trials as one fused model."""
 
-    def run(self, trials: list[Trial], cfg: Config, data: Dataset, results: ResultsDir,
-            verbose: int, log: Log) -> list[TrialResult]:
-        from actsearch.executors import already_finished, describe_result, head
+    name = "fused"
 
-        done: dict[str, TrialResult] = {}
+    def check(self, cfg: Config) -> None:
+        check_fused_config(cfg)
+
+    def run_pending(self, trials: list[Trial], cfg: Config, data: Dataset,
+                    results: ResultsDir, verbose: int, log: Log) -> Iterator[TrialResult]:
         for seed in dict.fromkeys(t.seed for t in trials):
-            todo = []
-            for trial in (t for t in trials if t.seed == seed):
-                finished = already_finished(trial, results, log)
-                if finished is not None:
-                    done[trial.id] = finished
-                else:
-                    todo.append(trial)
-            if not todo:
-                continue
-            log(f"fused seed {seed}: " + ", ".join(t.activation for t in todo) + " as one model")
-            for trial, result in zip(todo, train_group(todo, cfg, data, results, verbose),
-                                     strict=True):
-                results.record(result)
-                log(describe_result(head(trial), result))
-                done[trial.id] = result
+            group = [t for t in trials if t.seed == seed]
+            log(f"fused seed {seed}: " + ", ".join(t.activation for t in group) + " as one model")
+            yield from train_group(group, cfg, data, results, verbose)
             keras.backend.clear_session()
-        return [done[t.id] for t in trials]
 
 
 def train_group(trials: list[Trial], cfg: Config, data: Dataset, results: ResultsDir,
@@ -179,10 +168,10 @@ def train_group(trials: list[Trial], cfg: Config, data: Dataset, results: Result
     keras.utils.set_random_seed(trials[0].seed)  # the group's batch order
     names = ["loss", *t.metrics]
     per_trial = {trial.id: trial_callbacks(trial, cfg, data, results) for trial in trials}
-    backup = results.backup_dir(group_id(trials[0].seed))
+    backup = results.backup_path(group_id(trials[0].seed))
     resumed = (backup / "backup").exists()  # branches that had diverged stay retired
     retired = [trial.id for trial in trials if resumed
-               and first_nonfinite_epoch(results.read_history(trial.id)) is not None]
+               and first_nonfinite_epoch(results.load_history(trial.id)) is not None]
     callbacks = [BranchCallbacks(per_trial, branches, names, retired),
                  backup_callback(backup / "backup")]
     model.fit(data.x_train, _per_output(branches, data.y_train), batch_size=t.batch_size,

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import numpy as np
 import tensorflow as tf
 
 from actsearch.activations import ActivationOptions, file_safe, get_spec
-from actsearch.plots import save_figure
+from actsearch.reporting.plots import new_figure, save_figure
 
 X_RANGE = (-4.0, 4.0)
 
@@ -40,7 +39,8 @@ def plot_activations(names: list[str], out_dir: Path,
     written = []
     for index, (kind, stem) in enumerate([("f(x)", "activations"),
                                           ("f'(x) by autodiff", "derivatives")]):
-        fig, ax = plt.subplots(figsize=(8, 5.5), dpi=110)
+        fig = new_figure(figsize=(8, 5.5))
+        ax = fig.subplots()
         for i, (name, values) in enumerate(curves.items()):
             ax.plot(x, values[index], "-" if i < 10 else "--", lw=1.6, label=name)
         ax.axhline(0, color="k", lw=0.6)
@@ -59,8 +59,8 @@ def plot_activations(names: list[str], out_dir: Path,
 def _grid(x: np.ndarray, curves: dict, stem: Path) -> list[Path]:
     ncols = min(4, len(curves))
     nrows = int(np.ceil(len(curves) / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(3.4 * ncols, 2.8 * nrows), dpi=110,
-                             sharex=True, squeeze=False)
+    fig = new_figure(figsize=(3.4 * ncols, 2.8 * nrows))
+    axes = fig.subplots(nrows, ncols, sharex=True, squeeze=False)
     for ax, (name, (f, df)) in zip(axes.flat, curves.items(), strict=False):
         ax.plot(x, f, lw=1.8, label="f(x)")
         ax.plot(x, df, "--", lw=1.4, label="f'(x)")

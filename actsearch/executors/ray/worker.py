@@ -8,7 +8,7 @@ the task's return value. The driver writes them into the real folder under the s
 the layout is the local one byte for byte. Keras' resume state (state/<trial>) stays on the
 worker: a trial whose worker dies starts again from epoch 1.
 
-The driver (ray_executor.py) makes `run_trial` a Ray task and `Outbox` an actor; Ray is
+The driver (driver.py) makes `run_trial` a Ray task and `Outbox` an actor; Ray is
 imported only where a task waits for its messages to be delivered.
 """
 
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import math
 import os
-import signal
 import socket
 import tempfile
 from dataclasses import asdict
@@ -27,15 +26,10 @@ import keras
 
 from actsearch.config import Config, ExecutionConfig
 from actsearch.data import Dataset
-from actsearch.results import ResultsDir, Trial
+from actsearch.executors.ray.faults import fault_hooks
+from actsearch.storage import ResultsDir
 from actsearch.training import train_trial
-
-# Test-only fault injection, TRIAL:EPOCH:ATTEMPTS[:raise] separated by commas. E.g.
-# "relu-seed0:1:1,elu-seed1:1:99,gelu-seed0:2:1:raise": the worker running relu-seed0
-# SIGKILLs itself right after epoch 1 on its first attempt, elu-seed1's on each of its first
-# 99 attempts; gelu-seed0's training raises after epoch 2. Read from the driver's
-# environment and handed to each task; nothing else reads it.
-FAULT_HOOK = "ACTSEARCH_TEST_FAULTS"
+from actsearch.trials import Trial
 
 
 def worker_env(execution: ExecutionConfig) -> dict[str, str]:
@@ -119,37 +113,11 @@ class EpochReporter(keras.callbacks.Callback):
                    "files": self.mirror.changed()})
 
 
-class InjectedFault(keras.callbacks.Callback):
-    """Test-only (see FAULT_HOOK): once the given epoch is with the driver, the worker process
-    kills itself with SIGKILL (a real worker death) or the training code raises."""
-
-    def __init__(self, epoch: int, how: str, reporter: EpochReporter):
-        super().__init__()
-        self.epoch, self.how, self.reporter = epoch, how, reporter
-
-    def on_epoch_end(self, epoch, logs=None):
-        if epoch + 1 != self.epoch:
-            return
-        self.reporter.delivered()
-        if self.how == "raise":
-            raise RuntimeError(f"fault injected after epoch {self.epoch}")
-        os.kill(os.getpid(), signal.SIGKILL)
-
-
-def fault_hooks(faults: str, trial_id: str, attempt: int, reporter: EpochReporter
-                ) -> list[keras.callbacks.Callback]:
-    for spec in filter(None, faults.split(",")):
-        name, epoch, attempts, how = (spec.split(":") + ["kill"])[:4]
-        if name == trial_id and attempt <= int(attempts):
-            return [InjectedFault(int(epoch), how, reporter)]
-    return []
-
-
 def run_trial(trial: Trial, cfg: Config, data: Dataset, attempt: int, outbox: Any,
               faults: str = "") -> dict[str, Any]:
     """The Ray task: train one trial here; per-epoch messages go to `outbox` (an Outbox
     actor, tagged with the trial and attempt); returns the TrialResult and the last files,
-    after the messages have arrived. `faults`: the FAULT_HOOK spec, for tests only."""
+    after the messages have arrived. `faults`: the fault-injection spec, for tests only."""
     if cfg.training.deterministic:  # as run_experiment does for a local run
         import tensorflow as tf
 

@@ -7,12 +7,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
-from actsearch.plots import line_style, save_figure
+from actsearch.reporting.plots import line_style, new_figure, save_figure
 
 HIDDEN_COLUMNS = [("dead_fraction", "dead units (%)"),
                   ("act_mean", "output mean"), ("act_std", "output std"),
@@ -45,8 +44,8 @@ def _gradients(means: pd.DataFrame, activations: list[str], layers: list[str], s
     """One panel per activation, one line per layer: the gap between lines is the vanishing."""
     ncols = min(3, len(activations))
     nrows = int(np.ceil(len(activations) / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(4.6 * ncols, 3.4 * nrows), dpi=110,
-                             sharey=True, squeeze=False)
+    fig = new_figure(figsize=(4.6 * ncols, 3.4 * nrows))
+    axes = fig.subplots(nrows, ncols, sharey=True, squeeze=False)
     for ax, activation in zip(axes.flat, activations, strict=False):
         rows = means[means["activation"] == activation]
         for layer in layers:
@@ -73,9 +72,8 @@ def _per_layer(means: pd.DataFrame, activations: list[str], stem: Path,
     line per activation. Dashed dead-unit lines are units inactive (<= threshold, negative
     included) on every probe image: dead for ReLU, still passing a gradient for Leaky/ELU."""
     hidden = list(dict.fromkeys(means.loc[means["act_std"].notna(), "layer"]))
-    fig, axes = plt.subplots(len(HIDDEN_COLUMNS), len(hidden),
-                             figsize=(4.4 * len(hidden), 2.7 * len(HIDDEN_COLUMNS)), dpi=110,
-                             sharex=True, squeeze=False)
+    fig = new_figure(figsize=(4.4 * len(hidden), 2.7 * len(HIDDEN_COLUMNS)))
+    axes = fig.subplots(len(HIDDEN_COLUMNS), len(hidden), sharex=True, squeeze=False)
     for col, layer in enumerate(hidden):
         axes[0, col].set_title(layer)
         for row, (column, label) in enumerate(HIDDEN_COLUMNS):

@@ -23,9 +23,12 @@ from typing import Any
 from actsearch.config import Config, ExecutionConfig
 from actsearch.data import Dataset
 from actsearch.errors import UserError
-from actsearch.executors import Log, already_finished, describe_result, head
-from actsearch.ray_worker import FAULT_HOOK, Outbox, run_trial, worker_env
-from actsearch.results import ResultsDir, Trial, TrialResult, write_atomic
+from actsearch.executors.base import Executor, Log
+from actsearch.executors.ray.faults import FAULT_HOOK
+from actsearch.executors.ray.worker import Outbox, run_trial, worker_env
+from actsearch.files import write_atomic
+from actsearch.storage import ResultsDir
+from actsearch.trials import Status, Trial, TrialResult
 
 POLL_SECONDS = 0.5  # how often the driver collects epoch messages while it waits
 
@@ -102,18 +105,17 @@ class Attempt:
     files: set[str] = field(default_factory=set)
 
 
-class RayExecutor:
+class RayExecutor(Executor):
     """Trials as Ray tasks; their files come back through Ray and are written here."""
 
-    def run(self, trials: list[Trial], cfg: Config, data: Dataset, results: ResultsDir,
-            verbose: int, log: Log) -> list[TrialResult]:
-        done = {t.id: r for t in trials if (r := already_finished(t, results, log)) is not None}
-        todo = [t for t in trials if t.id not in done]
-        if todo:
-            with ray_session(cfg.execution, log, quiet=verbose == 0) as ray:
-                check_fits(ray, cfg.execution, log)
-                done.update(_Sweep(ray, cfg, data, results, verbose, log).run(todo))
-        return [done[t.id] for t in trials]
+    name = "ray"
+    requires = ("ray", "ray")
+
+    def run_pending(self, trials: list[Trial], cfg: Config, data: Dataset,
+                    results: ResultsDir, verbose: int, log: Log) -> Iterator[TrialResult]:
+        with ray_session(cfg.execution, log, quiet=verbose == 0) as ray:
+            check_fits(ray, cfg.execution, log)
+            yield from _Sweep(ray, cfg, data, results, verbose, log).run(trials)
 
 
 class _Sweep:
@@ -133,8 +135,8 @@ class _Sweep:
         self.current: dict[str, Attempt] = {}
         self.tries = 1 + cfg.execution.max_retries
 
-    def run(self, trials: list[Trial]) -> dict[str, TrialResult]:
-        finished = {}
+    def run(self, trials: list[Trial]) -> Iterator[TrialResult]:
+        """Each trial's result as it ends (the executor records it)."""
         try:
             for trial in trials:
                 self._forget(trial)  # an interrupted earlier run's partial files: restart at 1
@@ -147,14 +149,11 @@ class _Sweep:
                     attempt = self.running.pop(ref)
                     result = self._finish(ref, attempt)
                     if result is not None:
-                        self.results.record(result)
-                        self.log(describe_result(head(attempt.trial), result))
-                        finished[attempt.trial.id] = result
+                        yield result
         finally:  # Ctrl-C or an error here: stop the trials too, even on a Ray left running
             for ref in self.running:
                 self.ray.cancel(ref, force=True)
             self.ray.kill(self.outbox)
-        return finished
 
     def _submit(self, trial: Trial, number: int) -> None:
         attempt = Attempt(trial, number)
@@ -165,10 +164,10 @@ class _Sweep:
 
     def _forget(self, trial: Trial, files: Iterable[str] = ()) -> None:
         """Remove what earlier attempts left of a trial that starts again from epoch 1."""
-        own = {self.results.history(trial.id), self.results.diagnostics(trial.id)}
+        own = {self.results.history_path(trial.id), self.results.diagnostics_path(trial.id)}
         for path in own | {self.results.root / f for f in files}:
             path.unlink(missing_ok=True)
-        shutil.rmtree(self.results.backup_dir(trial.id), ignore_errors=True)
+        shutil.rmtree(self.results.backup_path(trial.id), ignore_errors=True)
 
     def _collect_messages(self) -> None:
         for message in self.ray.get(self.outbox.take.remote()):
@@ -178,7 +177,7 @@ class _Sweep:
             self._handle(attempt, message)
 
     def _handle(self, attempt: Attempt, message: dict[str, Any]) -> None:
-        where = head(attempt.trial)
+        where = attempt.trial.head
         if message["kind"] == "started":
             attempt.params = message["params"]
             again = f", attempt {attempt.number}/{self.tries}" if attempt.number > 1 else ""
@@ -210,7 +209,7 @@ class _Sweep:
             if attempt.number >= self.tries:
                 return self._failed(attempt, f"worker lost on all {self.tries} attempt(s) "
                                              f"(last: {_one_line(exc)})")
-            self.log(f"{head(attempt.trial)}: worker lost after epoch {attempt.epochs} "
+            self.log(f"{attempt.trial.head}: worker lost after epoch {attempt.epochs} "
                      f"({_one_line(exc)}); starting it again from epoch 1")
             self._forget(attempt.trial, attempt.files)
             self._submit(attempt.trial, attempt.number + 1)
@@ -222,9 +221,9 @@ class _Sweep:
 
     def _failed(self, attempt: Attempt, error: str) -> TrialResult:
         t = attempt.trial
-        return TrialResult(trial_id=t.id, activation=t.activation, seed=t.seed, status="failed",
-                           epochs_run=attempt.epochs, params=attempt.params, error=error,
-                           attempts=attempt.number,
+        return TrialResult(trial_id=t.id, activation=t.activation, seed=t.seed,
+                           status=Status.FAILED, epochs_run=attempt.epochs,
+                           params=attempt.params, error=error, attempts=attempt.number,
                            seconds=time.perf_counter() - attempt.started)
 
 

@@ -1,7 +1,9 @@
 """Per-epoch curves by activation, read back from the tidy history table.
 
 One seed draws a plain line; several seeds draw their mean with a shaded band of
-one standard deviation (named in the legend), so seed-to-seed noise is visible.
+one standard deviation (named in the legend), so seed-to-seed noise is visible. Figures are
+matplotlib `Figure` objects drawn straight to files, never through pyplot, so importing
+actsearch or writing a report leaves a notebook's plotting backend alone.
 """
 
 from __future__ import annotations
@@ -9,10 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib
-
-matplotlib.use("Agg")  # files only; no display needed (CI, servers)
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
+import pandas as pd
+from matplotlib.figure import Figure
 
 PRETTY = {"binary_accuracy": "binary accuracy", "categorical_accuracy": "accuracy (10-class)",
           "loss": "loss"}
@@ -21,7 +21,7 @@ PRETTY = {"binary_accuracy": "binary accuracy", "categorical_accuracy": "accurac
 def line_style(activation: str, everyone: list[str]) -> tuple[tuple, str]:
     """(color, line style) of an activation by its place among all of a run's activations,
     so it keeps its color in every figure, including those that leave some out."""
-    colors = plt.get_cmap("tab10").colors
+    colors = matplotlib.colormaps["tab10"].colors
     i = everyone.index(activation)
     return colors[i % len(colors)], "-" if i < len(colors) else "--"
 
@@ -57,20 +57,25 @@ def draw_curves(ax, histories: pd.DataFrame, column: str, activations: list[str]
 def plot_curves(histories: pd.DataFrame, column: str, title: str, stem: Path,
                 activations: list[str]) -> list[Path]:
     """Draw `column` against epoch, one curve per activation; write stem.png and stem.svg."""
-    fig, ax = plt.subplots(figsize=(8, 5.5), dpi=110)
+    fig = new_figure(figsize=(8, 5.5))
+    ax = fig.subplots()
     draw_curves(ax, histories, column, activations)
     ax.set_title(title)
     return save_figure(fig, stem)
 
 
-def save_figure(fig, stem: Path) -> list[Path]:
-    """stem.png (for reports and the README) and stem.svg (for papers); closes the figure."""
+def new_figure(figsize: tuple[float, float]) -> Figure:
+    """A figure for a file (no pyplot, no display backend)."""
+    return Figure(figsize=figsize, dpi=110)
+
+
+def save_figure(fig: Figure, stem: Path) -> list[Path]:
+    """stem.png (for reports and the README) and stem.svg (for papers)."""
     fig.tight_layout()
     stem.parent.mkdir(parents=True, exist_ok=True)
     paths = [stem.with_suffix(".png"), stem.with_suffix(".svg")]
     for path in paths:
         fig.savefig(path)
-    plt.close(fig)
     return paths
 
 

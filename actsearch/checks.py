@@ -1,0 +1,34 @@
+"""The checks a config needs from more than one layer, run once before anything trains: that
+every name it uses is registered (activations, architecture, data set, loss) and that the
+chosen executor accepts it. A bad config fails here in one line, before any work."""
+
+from __future__ import annotations
+
+from actsearch.activations import display_name, get_spec
+from actsearch.config import Config
+from actsearch.data import DATASETS
+from actsearch.errors import UserError
+from actsearch.executors import EXECUTORS
+from actsearch.losses import LOSSES
+from actsearch.models import ARCHITECTURES
+
+
+def check(cfg: Config) -> Config:
+    """`cfg` itself when everything it names exists and fits together; else a UserError."""
+    for name in cfg.model.activations:
+        get_spec(name)
+    names = [display_name(name) for name in cfg.model.activations]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise UserError(f"model.activations names {', '.join(twice)} twice (under different "
+                        f"spellings)")
+    ARCHITECTURES.canonical(cfg.model.architecture, "model.architecture")
+    DATASETS.canonical(cfg.data.dataset, "data.dataset")
+    loss = LOSSES.get(LOSSES.canonical(cfg.training.loss, "training.loss"))
+    if loss.from_cached_logits and cfg.execution.mixed_precision:
+        raise UserError(f"training.loss {loss.name} cannot be used with "
+                        f"execution.mixed_precision: the cast to float32 drops the cached "
+                        f"logits it is computed from")
+    executor = EXECUTORS.get(EXECUTORS.canonical(cfg.execution.executor, "execution.executor"))
+    executor().check(cfg)
+    return cfg

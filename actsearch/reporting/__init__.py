@@ -1,0 +1,1 @@
+"""Reporting: plots, and one report model rendered to summary.md and report.html."""

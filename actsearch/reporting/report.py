@@ -1,0 +1,238 @@
+"""The report of a results folder: the tables written as CSV, the plots, and one report
+model rendered to summary.md and report.html. Everything is rebuilt from the files on disk,
+never from memory, so a resumed or re-plotted run reports exactly what was kept."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from actsearch.analysis import (
+    diagnostics_table,
+    rank_activations,
+    score_column,
+    tidy_diagnostics,
+    tidy_histories,
+    trial_summary,
+)
+from actsearch.config import Config
+from actsearch.files import write_atomic
+from actsearch.losses import LOSSES
+from actsearch.reporting.diagnostic_plots import plot_diagnostics
+from actsearch.reporting.document import (
+    Bullets,
+    Figure,
+    Preformatted,
+    Report,
+    Section,
+    Table,
+    table_from_frame,
+)
+from actsearch.reporting.html import render_html
+from actsearch.reporting.markdown import render_markdown
+from actsearch.reporting.plots import plot_results
+from actsearch.statistics import PAIRED, Comparison, RankingVerdict, ranking_verdict
+from actsearch.storage import ResultsDir
+from actsearch.trials import Status, Trial
+
+
+def write_report(cfg: Config, results: ResultsDir, trials: list[Trial]) -> pd.DataFrame:
+    """histories.csv, summary.csv, statistics.csv, diagnostics.csv, the plots, summary.md and
+    report.html, all rebuilt from what is on disk (so `actsearch plot` and a resumed run
+    agree). Returns the trial summary."""
+    root = results.root
+    histories = tidy_histories(results, trials)
+    write_atomic(root / "histories.csv", histories.to_csv(index=False))
+    summary = trial_summary(cfg, results, trials)
+    write_atomic(root / "summary.csv", summary.to_csv(index=False))
+    ranking = rank_activations(cfg, summary)
+    write_atomic(root / "statistics.csv", ranking.to_csv(index=False))
+    diag = tidy_diagnostics(results, trials)
+    if not diag.empty:
+        write_atomic(root / "diagnostics.csv", diag.to_csv(index=False))
+    plots = plot_results(histories, results.plots_dir, cfg.plot_metric, cfg.plots.exclude,
+                         cfg.data.validation)
+    plots += plot_diagnostics(diag, results.plots_dir)
+    report = build_report(cfg, root, summary, ranking, diagnostics_table(diag),
+                          [p for p in plots if p.suffix == ".png"])
+    write_atomic(root / "summary.md", render_markdown(report, root))
+    write_atomic(root / "report.html", render_html(report))
+    return summary
+
+
+def build_report(cfg: Config, root: Path, summary: pd.DataFrame, ranking: pd.DataFrame,
+                 diag_table: pd.DataFrame, pngs: list[Path]) -> Report:
+    sections = []
+    if not summary.empty and not ranking.empty:
+        score = score_column(cfg)
+        verdict = ranking_verdict(summary, score, cfg.objective.direction == "max")
+        sections.append(Section("Ranking", [_ranking_table(ranking, cfg),
+                                            *([verdict_sentence(verdict, cfg)] if verdict
+                                              else [])]))
+        if verdict and verdict.comparisons:
+            sections.append(Section("How sure is the ranking?", [
+                comparison_intro(cfg),
+                Bullets([comparison_sentence(c, _scale(cfg)) for c in verdict.comparisons])]))
+    if not diag_table.empty:
+        sections.append(Section("Inside the networks", [
+            DIAGNOSTICS_INTRO, table_from_frame(diag_table, diagnostic_number, wide=True)]))
+    if pngs:
+        sections.append(Section("Plots", [Figure(p, wide=p.stem.startswith("diagnostics"))
+                                          for p in pngs], html_only=True))
+    if not summary.empty:
+        sections.append(Section("Trials", [table_from_frame(_trial_columns(cfg, summary),
+                                                            wide=True),
+                                           Bullets(_notes(summary))]))
+    env = root / "env.json"
+    sections += [Section("Config", [Preformatted((root / "config.yaml").read_text())],
+                         html_only=True),
+                 Section("Environment", [Preformatted(env.read_text() if env.is_file()
+                                                      else "{}")], html_only=True)]
+    intro: list = [describe_setup(cfg)]
+    if summary.empty:
+        intro.append("No trial has finished yet.")
+    return Report(f"{cfg.name}: activation comparison", intro, sections)
+
+
+def describe_setup(cfg: Config) -> str:
+    """One paragraph: what data, how validated, how trained, what decides the ranking."""
+    data, t = cfg.data, cfg.training
+    source = data.path or data.dataset
+    sizes = ", ".join(f"{k} {getattr(data, k)}" for k in ("limit_train", "limit_test")
+                      if getattr(data, k))
+    val = ("the test set (as the article)" if data.validation == "test"
+           else f"{data.validation_split:.0%} of the training set, held out; the test set is "
+           f"used once, at the end")
+    restore = "; test metrics use the best-validation weights" if t.restore_best else ""
+    return (f"Data: {source}{' (' + sizes + ')' if sizes else ''}; validation on {val}{restore}. "
+            f"{t.epochs} epochs, batch {t.batch_size}, "
+            f"loss {t.loss} ({LOSSES.get(t.loss).description}), "
+            f"Adam lr {t.optimizer.learning_rate}{_clip_text(cfg)}; "
+            f"seeds {', '.join(map(str, t.seeds))}. Objective: {cfg.objective.metric} "
+            f"({cfg.objective.direction}), on the test set for the ranking.")
+
+
+def _scale(cfg: Config) -> tuple[float, str]:
+    """Accuracies read in percentage points, losses as they are."""
+    return (100.0, "pp") if "accuracy" in cfg.objective.metric else (1.0, "")
+
+
+def verdict_sentence(verdict: RankingVerdict, cfg: Config) -> str:
+    """The ranking in plain words: who is best, and who cannot be told apart from it."""
+    metric = cfg.objective.metric
+    head = f"{verdict.best} has the best mean test {metric}."
+    if not verdict.comparisons:
+        return head
+    if len(verdict.untestable) == len(verdict.comparisons):
+        return (f"{head} With one seed per activation no difference can be tested: run more "
+                f"seeds (training.seeds) before calling a winner.")
+    same = [*verdict.indistinguishable, *verdict.untestable]
+    if same:
+        tied = (f"{_join(same)} cannot be told apart from it ({verdict.test}, Holm-adjusted "
+                f"p >= 0.05): the best group is {_join(verdict.best_group)}.")
+    else:
+        tied = f"Every other activation is significantly worse ({verdict.test}, Holm-adjusted)."
+    worse = (f" Significantly {'worse' if same else 'behind'}: "
+             f"{_join(verdict.distinguishable)}." if verdict.distinguishable and same else "")
+    return f"{head} {tied}{worse}"
+
+
+def _join(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def comparison_intro(cfg: Config) -> str:
+    return (f"The best activation against each other one, on test {cfg.objective.metric} over "
+            "seeds: a paired t-test where the seeds pair up (same seed, same data order and "
+            "split), else Welch's t-test; p-values adjusted for the number of comparisons by "
+            "Holm's method, which alone decides significance at 5%. Effect size: d_z (paired: "
+            "mean difference over the standard deviation of the differences) or Cohen's d "
+            "(Welch: over the pooled standard deviation).")
+
+
+def comparison_sentence(c: Comparison, scale: tuple[float, str] = (100.0, "pp")) -> str:
+    factor, unit = scale
+    diff = f"{c.difference * factor:+.2f}" + (f" {unit}" if unit else "")
+    head = f"{c.best} vs {c.activation}: difference {diff}"
+    if not np.isfinite(c.p_value):
+        return f"{head}, not testable (needs at least 2 seeds each)"
+    seeds = f"{c.n_pairs} seeds" if c.test == PAIRED else f"{c.n_best} and {c.n_other} seeds"
+    effect = "" if np.isnan(c.effect_size) else f", {c.effect} = {c.effect_size:.2f}"
+    verdict = ("significant at the 5% level" if c.significant
+               else f"not significant at {min(c.n_best, c.n_other)} seeds")
+    return (f"{head}, {c.test} over {seeds}{effect}, p = {c.p_value:.2g}, "
+            f"Holm-adjusted p = {c.p_adjusted:.2g}: {verdict}")
+
+
+DIAGNOSTICS_INTRO = (
+    "Measured on a fixed probe batch of training images, in inference mode. grad a/b: "
+    "kernel gradient norm of the first layer over the last, before clipping (far below 1: "
+    "vanishing gradients). clipped: share of gradient entries the clip value cuts. dead: "
+    "units whose output is 0 on every probe image; inactive: output <= 0 on every image "
+    "(dead for ReLU; Leaky ReLU and ELU still pass a gradient there). mean/std: of the top "
+    "hidden layer's outputs (SELU aims at 0 and 1). Details: diagnostics.csv and plots/.")
+
+
+def diagnostic_number(value) -> str:
+    """Ratios span many orders of magnitude; percentages and stats do not."""
+    if isinstance(value, str):
+        return value
+    if pd.isna(value):
+        return "-"
+    return f"{value:.2g}" if abs(value) < 0.01 and value != 0 else f"{value:.3g}"
+
+
+TRIAL_COLUMNS = ["activation", "seed", "status", "epochs", "final_val_{m}", "best_val_{m}",
+                 "best_epoch", "test_loss", "test_binary_accuracy", "test_categorical_accuracy",
+                 "mean_epoch_seconds", "params"]
+ACCURACY_NOTE = ("binary_accuracy is what Keras reported as 'accuracy' for binary_crossentropy "
+                 "in the article's days: it scores each of the 10 outputs as a separate yes/no, "
+                 "so 9 easy 'no's lift it near 1.0. categorical_accuracy is the real 10-class "
+                 "accuracy.")
+
+
+def _trial_columns(cfg: Config, summary: pd.DataFrame) -> pd.DataFrame:
+    wanted = list(dict.fromkeys(c.format(m=cfg.objective.metric) for c in TRIAL_COLUMNS))
+    return summary[[c for c in wanted if c in summary.columns]]
+
+
+def _notes(summary: pd.DataFrame) -> list[str]:
+    notes = [f"{row['trial']} diverged at epoch {int(row['diverged_epoch'])} (non-finite loss) "
+             "and was stopped there; it is left out of the statistics."
+             for _, row in summary[summary["status"] == Status.DIVERGED].iterrows()]
+    notes += [f"{row['trial']} FAILED after {int(row['epochs'])} epoch(s) (left out of the "
+              f"statistics; rerun the same command to try it again): {row['error']}"
+              for _, row in summary[summary["status"] == Status.FAILED].iterrows()]
+    if {"test_binary_accuracy", "test_categorical_accuracy"} <= set(summary.columns):
+        notes.append(ACCURACY_NOTE)
+    return notes
+
+
+def _ranking_table(ranking: pd.DataFrame, cfg: Config) -> Table:
+    metric, score = cfg.objective.metric, score_column(cfg)
+    factor, unit = _scale(cfg)
+    shown = f"{metric} %" if unit == "pp" else metric
+
+    def spread(row, col):
+        mean, std = row[f"{col}_mean"] * factor, row[f"{col}_std"] * factor
+        if row["seeds"] > 1:
+            low, high = row[f"{col}_ci95_low"] * factor, row[f"{col}_ci95_high"] * factor
+            return f"{mean:.2f} ± {std:.2f} [{low:.2f}, {high:.2f}]"
+        return f"{mean:.2f}" if pd.notna(mean) else "-"
+
+    header = ["rank", "activation", "seeds", f"test {shown} (mean ± std [95% CI])",
+              "test loss", f"best val {shown}", "diverged"]
+    rows = [[str(row["rank"]), row["activation"], str(row["seeds"]), spread(row, score),
+             f"{row['test_loss_mean']:.4f}", spread(row, f"best_val_{metric}"),
+             str(row["diverged"])] for _, row in ranking.iterrows()]
+    return Table(header, rows)
+
+
+def _clip_text(cfg: Config) -> str:
+    o = cfg.training.optimizer
+    for key in ("clipvalue", "clipnorm", "global_clipnorm"):
+        if getattr(o, key) is not None:
+            return f", {key} {getattr(o, key)}"
+    return ", no gradient clipping"

@@ -1,0 +1,387 @@
+"""The space `actsearch search` explores, and regularized (aging) evolution over it.
+
+A candidate is one or two core units b(u1(z), u2(z)) as in Ramachandran, Zoph & Le (2017):
+u1, u2 unary primitives, b a binary one; the first unit takes z = x, the second takes the
+first unit's output. Candidates are kept as this small genome (so mutations act on units, not
+on arbitrary subtrees) and turned into an `actsearch.expressions` tree for evaluation,
+canonical text and fingerprints. `AgingEvolution` is Real et al. (2019): tournament selection
+of S from a population of P, mutate the winner, drop the oldest.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field, fields, replace
+
+import numpy as np
+
+from actsearch.errors import UserError
+from actsearch.expressions import (
+    Binary,
+    Const,
+    Expr,
+    Param,
+    Unary,
+    Var,
+    canonical,
+    fingerprint,
+    normalize,
+    uses_x,
+)
+
+CONSTANTS = (0.5, 1.0, 1.5, 2.0)  # the coefficients a unit may draw when constants are on
+BETA = "beta"
+
+Coefficient = float | str | None  # a number, BETA, or None for primitives without one
+
+
+def _c(value: Coefficient) -> Expr:
+    return Param(value) if isinstance(value, str) else Const(float(value))
+
+
+# name -> (tree builder from (argument, coefficient), whether it takes a coefficient)
+UNARY: dict[str, tuple[Callable[[Expr, Coefficient], Expr], bool]] = {
+    "x": (lambda a, c: a, False),
+    "neg": (lambda a, c: Unary("neg", a), False),
+    "abs": (lambda a, c: Unary("abs", a), False),
+    "square": (lambda a, c: Binary("**", a, Const(2.0)), False),
+    "cube": (lambda a, c: Binary("**", a, Const(3.0)), False),
+    "sqrt": (lambda a, c: Unary("sqrt", a), False),
+    "log": (lambda a, c: Unary("log", a), False),
+    "exp": (lambda a, c: Unary("exp", a), False),
+    "sin": (lambda a, c: Unary("sin", a), False),
+    "cos": (lambda a, c: Unary("cos", a), False),
+    "sinh": (lambda a, c: Unary("sinh", a), False),
+    "cosh": (lambda a, c: Unary("cosh", a), False),
+    "tanh": (lambda a, c: Unary("tanh", a), False),
+    "asinh": (lambda a, c: Unary("asinh", a), False),
+    "atan": (lambda a, c: Unary("atan", a), False),
+    "sinc": (lambda a, c: Unary("sinc", a), False),
+    "relu": (lambda a, c: Unary("relu", a), False),  # max(z, 0)
+    "min0": (lambda a, c: Binary("min", a, Const(0.0)), False),  # min(z, 0)
+    "sigmoid": (lambda a, c: Unary("sigmoid", a), False),
+    "softplus": (lambda a, c: Unary("softplus", a), False),
+    "gauss": (lambda a, c: Unary("gauss", a), False),  # exp(-z^2)
+    "erf": (lambda a, c: Unary("erf", a), False),
+    "scale": (lambda a, c: Binary("*", _c(c), a), True),  # c * z (beta * z with beta)
+    "shift": (lambda a, c: Binary("+", a, _c(c)), True),  # z + c
+    "const": (lambda a, c: _c(c), True),  # c, ignoring z
+}
+
+BINARY: dict[str, Callable[[Expr, Expr], Expr]] = {
+    "add": lambda a, b: Binary("+", a, b),
+    "sub": lambda a, b: Binary("-", a, b),
+    "mul": lambda a, b: Binary("*", a, b),
+    "div": lambda a, b: Binary("/", a, b),  # safe division, see actsearch.expressions
+    "max": lambda a, b: Binary("max", a, b),
+    "min": lambda a, b: Binary("min", a, b),
+    "sigmoid_mul": lambda a, b: Binary("*", Unary("sigmoid", a), b),  # sigmoid(z1) * z2
+    "gauss_diff": lambda a, b: Unary("gauss", Binary("-", a, b)),  # exp(-(z1 - z2)^2)
+}
+BINARY_ALIASES = {"+": "add", "-": "sub", "*": "mul", "/": "div"}
+
+DEFAULT_UNARY = tuple(UNARY)
+DEFAULT_BINARY = tuple(BINARY)
+
+
+def _names(kind: str, given, known: Mapping, aliases: Mapping[str, str]) -> tuple[str, ...]:
+    if not isinstance(given, (list, tuple)) or not all(isinstance(n, str) for n in given):
+        raise UserError(f"search space: {kind} must be a list of primitive names")
+    names = tuple(dict.fromkeys(aliases.get(name, name) for name in given))
+    if not names:
+        raise UserError(f"search space: {kind} primitives must not be empty")
+    for name in names:
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise UserError(f"search space: unknown {kind} primitive {name!r}{hint}; "
+                            f"valid: {', '.join(known)}")
+    return names
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """Which primitives a candidate may use, how many core units it has (1 or 2), and whether
+    coefficients may be constants from CONSTANTS and/or a learnable `beta`."""
+
+    unary: tuple[str, ...] = DEFAULT_UNARY
+    binary: tuple[str, ...] = DEFAULT_BINARY
+    units: int = 1
+    constants: bool = True
+    beta: bool = True
+
+    def __post_init__(self):
+        object.__setattr__(self, "unary", _names("unary", self.unary, UNARY, {}))
+        object.__setattr__(self, "binary",
+                           _names("binary", self.binary, BINARY, BINARY_ALIASES))
+        if isinstance(self.units, bool) or not isinstance(self.units, int) \
+                or self.units not in (1, 2):
+            raise UserError(f"search space: units must be 1 or 2, got {self.units!r}")
+        for flag in ("constants", "beta"):
+            if not isinstance(getattr(self, flag), bool):
+                raise UserError(f"search space: {flag} must be true or false")
+        needing = [name for name in self.unary if UNARY[name][1]]
+        if needing and not self.coefficients:
+            raise UserError(f"search space: unary {', '.join(needing)} need a coefficient; "
+                            "allow constants or beta")
+
+    @property
+    def coefficients(self) -> tuple[Coefficient, ...]:
+        return (CONSTANTS if self.constants else ()) + ((BETA,) if self.beta else ())
+
+    @classmethod
+    def from_mapping(cls, values: Mapping) -> SearchSpace:
+        """From a config section; unknown keys are a UserError."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise UserError(f"search space: unknown setting {unknown[0]!r}; "
+                            f"valid: {', '.join(sorted(known))}")
+        return cls(**values)
+
+
+# --- candidates --------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class UnaryChoice:
+    name: str
+    coefficient: Coefficient = None
+
+
+@dataclass(frozen=True)
+class CoreUnit:
+    """b(u1(z), u2(z))."""
+
+    binary: str
+    left: UnaryChoice
+    right: UnaryChoice
+
+    def build(self, z: Expr) -> Expr:
+        return BINARY[self.binary](_unary_tree(self.left, z), _unary_tree(self.right, z))
+
+
+def _unary_tree(choice: UnaryChoice, z: Expr) -> Expr:
+    return UNARY[choice.name][0](z, choice.coefficient)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A genome of core units; `tree` is its expression, `text` its canonical text."""
+
+    units: tuple[CoreUnit, ...]
+    tree: Expr = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self):
+        z: Expr = Var()
+        for unit in self.units:
+            z = unit.build(z)
+        object.__setattr__(self, "tree", normalize(z))
+
+    @property
+    def text(self) -> str:
+        return canonical(self.tree)
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self.tree)
+
+    def to_dict(self) -> dict:
+        return {"units": [asdict(unit) for unit in self.units]}
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> Candidate:
+        try:
+            units = tuple(CoreUnit(u["binary"], UnaryChoice(**u["left"]),
+                                   UnaryChoice(**u["right"])) for u in data["units"])
+        except (KeyError, TypeError) as exc:
+            raise UserError(f"malformed search candidate {data!r}: {exc}") from None
+        return cls(units)
+
+
+def in_space(candidate: Candidate, space: SearchSpace) -> bool:
+    """Whether every primitive and coefficient of the candidate is allowed by the space and
+    the candidate uses x."""
+    if len(candidate.units) != space.units:
+        return False
+    for unit in candidate.units:
+        if unit.binary not in space.binary:
+            return False
+        for choice in (unit.left, unit.right):
+            if choice.name not in space.unary:
+                return False
+            takes = UNARY[choice.name][1]
+            if takes != (choice.coefficient is not None):
+                return False
+            if takes and choice.coefficient not in space.coefficients:
+                return False
+    return uses_x(candidate.tree)
+
+
+def _unary_choice(space: SearchSpace, rng: np.random.Generator,
+                  name: str | None = None) -> UnaryChoice:
+    name = name or space.unary[rng.integers(len(space.unary))]
+    if not UNARY[name][1]:
+        return UnaryChoice(name)
+    coefficient = space.coefficients[rng.integers(len(space.coefficients))]
+    return UnaryChoice(name, coefficient if isinstance(coefficient, str) else float(coefficient))
+
+
+def _unit(space: SearchSpace, rng: np.random.Generator) -> CoreUnit:
+    binary = space.binary[rng.integers(len(space.binary))]
+    return CoreUnit(binary, _unary_choice(space, rng), _unary_choice(space, rng))
+
+
+_MAX_TRIES = 200
+
+
+def sample(space: SearchSpace, rng: np.random.Generator) -> Candidate:
+    """A random candidate of the space that uses x."""
+    for _ in range(_MAX_TRIES):
+        candidate = Candidate(tuple(_unit(space, rng) for _ in range(space.units)))
+        if uses_x(candidate.tree):
+            return candidate
+    raise UserError("search space: no sampled candidate uses x; allow more unary primitives")
+
+
+def _replace_unary(units: list[CoreUnit], i: int, space, rng) -> None:
+    slot = "left" if rng.integers(2) == 0 else "right"
+    units[i] = replace(units[i], **{slot: _unary_choice(space, rng)})
+
+
+def _replace_binary(units: list[CoreUnit], i: int, space, rng) -> None:
+    units[i] = replace(units[i], binary=space.binary[rng.integers(len(space.binary))])
+
+
+def _swap_operands(units: list[CoreUnit], i: int, space, rng) -> None:
+    units[i] = replace(units[i], left=units[i].right, right=units[i].left)
+
+
+def _resample_unit(units: list[CoreUnit], i: int, space, rng) -> None:
+    units[i] = _unit(space, rng)
+
+
+def _change_coefficient(units: list[CoreUnit], i: int, space, rng) -> None:
+    slots = [s for s in ("left", "right") if getattr(units[i], s).coefficient is not None]
+    if slots:
+        slot = slots[rng.integers(len(slots))]
+        name = getattr(units[i], slot).name
+        units[i] = replace(units[i], **{slot: _unary_choice(space, rng, name)})
+
+
+MUTATIONS = (_replace_unary, _replace_binary, _swap_operands, _resample_unit,
+             _change_coefficient)
+
+
+def mutate(candidate: Candidate, space: SearchSpace, rng: np.random.Generator) -> Candidate:
+    """One random mutation (replace a unary, replace a binary, swap a unit's operands, resample
+    a whole unit, change a coefficient), retried until the canonical text changes and the
+    result uses x; a UserError if the space is too small for that."""
+    for _ in range(_MAX_TRIES):
+        units = list(candidate.units)
+        mutation = MUTATIONS[rng.integers(len(MUTATIONS))]
+        mutation(units, int(rng.integers(len(units))), space, rng)
+        child = Candidate(tuple(units))
+        if child.text != candidate.text and uses_x(child.tree):
+            return child
+    raise UserError(f"search space too small: no mutation of {candidate.text!r} changes it")
+
+
+# --- aging evolution ---------------------------------------------------------------------------
+
+_STATE_VERSION = 1
+
+
+class AgingEvolution:
+    """Regularized evolution (Real et al. 2019) with fingerprint dedup.
+
+    `propose()` samples at random until `population_size` candidates have been reported, then
+    takes the best of `sample_size` random entries (higher score is better; None, e.g. a
+    refused or diverged candidate, is worst) and mutates it. A proposal's fingerprint is marked
+    seen, and proposals retry up to `max_retries` times to find an unseen one. `report()`
+    appends and drops the oldest entry beyond `population_size`. The random generator is owned
+    and part of `to_state()`, so a restored search proposes exactly what the original would.
+    """
+
+    def __init__(self, space: SearchSpace, population_size: int = 20, sample_size: int = 5,
+                 seed: int = 0, max_retries: int = 100):
+        if not 2 <= population_size:
+            raise UserError(f"search: population size must be at least 2, got {population_size}")
+        if not 1 <= sample_size <= population_size:
+            raise UserError(f"search: sample size must be 1..{population_size} (the population "
+                            f"size), got {sample_size}")
+        if max_retries < 1:
+            raise UserError(f"search: max_retries must be at least 1, got {max_retries}")
+        self.space = space
+        self.population_size = population_size
+        self.sample_size = sample_size
+        self.max_retries = max_retries
+        self.rng = np.random.default_rng(seed)
+        self.population: list[tuple[Candidate, float | None]] = []  # oldest first
+        self.seen: set[str] = set()
+
+    def propose(self) -> Candidate:
+        for _ in range(self.max_retries):
+            if len(self.population) < self.population_size:
+                candidate = sample(self.space, self.rng)
+            else:
+                candidate = mutate(self._tournament_winner(), self.space, self.rng)
+            mark = candidate.fingerprint
+            if mark not in self.seen:
+                self.seen.add(mark)
+                return candidate
+        raise UserError(f"search: no unseen candidate in {self.max_retries} tries; the search "
+                        "space is (nearly) exhausted")
+
+    def _tournament_winner(self) -> Candidate:
+        picks = self.rng.choice(len(self.population), size=self.sample_size, replace=False)
+        best = max(picks, key=lambda i: _rank(self.population[i][1]))
+        return self.population[best][0]
+
+    def report(self, candidate: Candidate, score: float | None) -> None:
+        """Add a trained candidate; a non-finite score counts as None (failed)."""
+        if score is not None:
+            score = float(score)
+            score = score if np.isfinite(score) else None
+        self.seen.add(candidate.fingerprint)
+        self.population.append((candidate, score))
+        if len(self.population) > self.population_size:
+            self.population.pop(0)
+
+    def is_seen(self, candidate: Candidate) -> bool:
+        return candidate.fingerprint in self.seen
+
+    def to_state(self) -> dict:
+        """Plain JSON-able state: settings, population (oldest first), seen, generator."""
+        return {
+            "version": _STATE_VERSION,
+            "space": asdict(self.space),
+            "population_size": self.population_size,
+            "sample_size": self.sample_size,
+            "max_retries": self.max_retries,
+            "population": [{"candidate": c.to_dict(), "text": c.text, "score": s}
+                           for c, s in self.population],
+            "seen": sorted(self.seen),
+            "rng": self.rng.bit_generator.state,
+        }
+
+    @classmethod
+    def from_state(cls, state: Mapping) -> AgingEvolution:
+        if not isinstance(state, Mapping) or state.get("version") != _STATE_VERSION:
+            raise UserError("search state: not an actsearch search state (wrong version)")
+        try:
+            space = SearchSpace(**{k: (tuple(v) if isinstance(v, list) else v)
+                                   for k, v in state["space"].items()})
+            search = cls(space, state["population_size"], state["sample_size"],
+                         max_retries=state["max_retries"])
+            search.population = [(Candidate.from_dict(entry["candidate"]), entry["score"])
+                                  for entry in state["population"]]
+            search.seen = set(state["seen"])
+            search.rng.bit_generator.state = state["rng"]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise UserError(f"search state: malformed ({type(exc).__name__}: {exc})") from None
+        return search
+
+
+def _rank(score: float | None) -> float:
+    return -np.inf if score is None else score

@@ -1,0 +1,169 @@
+"""The results folder: its layout, the rules for reusing it, and crash-safe per-epoch tables
+and trial records.
+
+Layout (later tooling reads these names):
+    config.yaml, env.json                 the resolved config, the software and machine
+    histories/<trial>.csv                 one row per finished epoch, rewritten each epoch
+    diagnostics/<trial>.csv               the probe's rows, epoch 0 and every epoch
+    trials/<trial>.json                   written last: the trial is finished
+    state/<trial>/                        Keras' resume state while a trial trains
+    models/<trial>.keras                  with output.save_models
+    histories.csv, summary.csv, statistics.csv, diagnostics.csv, summary.md, report.html,
+    plots/                                the report (rebuilt from the files above)
+Every file is written to a temporary name and renamed, so a crash never leaves half a file.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from actsearch.config import Config, config_from_dict
+from actsearch.environment import environment
+from actsearch.errors import UserError
+from actsearch.files import write_atomic
+from actsearch.trials import TrialResult
+
+RESULTS_FORMAT = 2  # 2: binary_crossentropy on the probabilities, gelu the exact form
+PER_TRIAL_DIRS = ("histories", "diagnostics", "trials", "state", "models", "plots")
+REPORT_FILES = ("histories.csv", "diagnostics.csv", "summary.csv", "statistics.csv",
+                "summary.md", "report.html")
+
+
+class EpochTable:
+    """A per-epoch CSV that survives crashes: rewritten atomically after each epoch, and on
+    resume cut back to the epochs the restored weights have seen (rows an interrupted
+    attempt wrote past that point are dropped), so no epoch is ever listed twice."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.rows: list[dict] = []
+
+    def start(self, completed_epochs: int) -> None:
+        previous = pd.read_csv(self.path) if self.path.is_file() else pd.DataFrame()
+        if not previous.empty:
+            previous = previous[previous["epoch"] <= completed_epochs]
+        self.rows = previous.to_dict("records")
+
+    def extend(self, rows: list[dict]) -> None:
+        self.rows.extend(rows)
+        write_atomic(self.path, pd.DataFrame(self.rows).to_csv(index=False))
+
+
+class ResultsDir:
+    """Paths inside one results folder, its trial records, and the rules for reusing it."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+
+    def history_path(self, trial_id: str) -> Path:
+        return self.root / "histories" / f"{trial_id}.csv"
+
+    def record_path(self, trial_id: str) -> Path:
+        return self.root / "trials" / f"{trial_id}.json"
+
+    def backup_path(self, trial_id: str) -> Path:
+        return self.root / "state" / trial_id
+
+    def diagnostics_path(self, trial_id: str) -> Path:
+        return self.root / "diagnostics" / f"{trial_id}.csv"
+
+    def model_path(self, trial_id: str) -> Path:
+        return self.root / "models" / f"{trial_id}.keras"
+
+    @property
+    def plots_dir(self) -> Path:
+        return self.root / "plots"
+
+    def prepare(self, cfg: Config, overwrite: bool) -> None:
+        """Claim the folder for this config. A folder of another config is refused, so two
+        experiments never mix in one summary; the same config resumes where it stopped."""
+        config_file = self.root / "config.yaml"
+        if config_file.exists() and not overwrite:
+            previous = yaml.safe_load(config_file.read_text())
+            if not same_experiment(previous, cfg.to_dict()):
+                raise UserError(
+                    f"{self.root} holds results of a different config; use --out DIR for a "
+                    f"new folder or --overwrite to replace them"
+                )
+            changed = meaning_changed(self.root, previous)
+            if changed:
+                raise UserError(f"{self.root} was trained by an older actsearch whose {changed}; "
+                                f"use --out DIR for a new folder or --overwrite to replace them")
+        if overwrite and self.root.exists():
+            for sub in PER_TRIAL_DIRS:
+                shutil.rmtree(self.root / sub, ignore_errors=True)
+            for name in (*REPORT_FILES, "config.yaml"):
+                (self.root / name).unlink(missing_ok=True)
+        write_atomic(config_file, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+
+    def save_environment(self, extra: dict[str, Any]) -> None:
+        """env.json: the software and machine (and `extra`, e.g. the data sizes)."""
+        env = {"results_format": RESULTS_FORMAT, **environment(), **extra}
+        write_atomic(self.root / "env.json", json.dumps(env, indent=2))
+
+    def load_config(self) -> Config:
+        path = self.root / "config.yaml"
+        if not path.is_file():
+            raise UserError(f"{self.root} is not an actsearch results folder (no config.yaml)")
+        return config_from_dict(yaml.safe_load(path.read_text()))
+
+    def load_record(self, trial_id: str) -> TrialResult | None:
+        """The record of a finished trial, or None while it is not finished."""
+        path = self.record_path(trial_id)
+        if not path.is_file():
+            return None
+        return TrialResult(**json.loads(path.read_text()))
+
+    def save_record(self, result: TrialResult) -> None:
+        write_atomic(self.record_path(result.trial_id), json.dumps(asdict(result), indent=2))
+
+    def load_history(self, trial_id: str) -> pd.DataFrame:
+        path = self.history_path(trial_id)
+        return pd.read_csv(path) if path.is_file() else pd.DataFrame()
+
+
+# Sections that only change where or how results are shown; a folder resumes across them.
+_PRESENTATION_KEYS = {("output",), ("plots",), ("execution",), ("diagnostics",), ("objective",)}
+# ... except these, which change the numbers
+_NUMERIC_EXECUTION_KEYS = ("mixed_precision",)
+
+
+def same_experiment(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    def strip(d: dict[str, Any]) -> dict[str, Any]:
+        kept = {k: v for k, v in d.items() if (k,) not in _PRESENTATION_KEYS}
+        training = d.get("training") or {}
+        if training.get("restore_best") or training.get("early_stopping_patience"):
+            kept["objective"] = d.get("objective")  # what they watch changes the numbers
+        execution = d.get("execution") or {}
+        kept["numeric_execution"] = {k: bool(execution.get(k)) for k in _NUMERIC_EXECUTION_KEYS}
+        training = kept.get("training")
+        if isinstance(training, dict) and isinstance(training.get("optimizer"), dict):
+            # folders written before the key existed trained with Keras' own Adam update
+            optimizer = {"fused_kernel": False, **training["optimizer"]}
+            kept["training"] = {**training, "optimizer": optimizer}
+        return kept
+
+    return strip(a) == strip(b)
+
+
+def meaning_changed(root: Path, previous_config: dict[str, Any]) -> str | None:
+    """What a folder from before format 2 trained under a name that now means something else
+    (resuming it would train another function from the middle of its histories), or None."""
+    env_path = root / "env.json"
+    env = json.loads(env_path.read_text()) if env_path.is_file() else {}
+    if env.get("results_format", 1) >= RESULTS_FORMAT:
+        return None
+    training = previous_config.get("training") or {}
+    if training.get("loss", "binary_crossentropy") == "binary_crossentropy":
+        return ("binary_crossentropy was Keras 3's logits form (now "
+                "binary_crossentropy_on_logits)")
+    if "gelu" in ((previous_config.get("model") or {}).get("activations") or []):
+        return "gelu was the tanh approximation (now gelu-tanh)"
+    return None

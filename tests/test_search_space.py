@@ -1,0 +1,241 @@
+"""The search space: validation, sampling, mutation, and aging evolution's selection, ageing,
+dedup, determinism and resume from a saved state."""
+
+import json
+
+import numpy as np
+import pytest
+
+from actsearch.errors import UserError
+from actsearch.expressions import (
+    Const,
+    Var,
+    canonical,
+    evaluate_numpy,
+    normalize,
+    param_names,
+    parse,
+)
+from actsearch.search_space import (
+    BINARY,
+    CONSTANTS,
+    UNARY,
+    AgingEvolution,
+    Candidate,
+    SearchSpace,
+    in_space,
+    mutate,
+    sample,
+)
+
+SPACES = [
+    SearchSpace(),
+    SearchSpace(units=2),
+    SearchSpace(unary=["x", "tanh", "sigmoid", "scale"], binary=["*", "max"], beta=False),
+    SearchSpace(unary=["x", "scale", "const", "relu"], binary=["add", "sigmoid_mul"],
+                constants=False, units=2),
+]
+
+
+@pytest.mark.parametrize("values, word", [
+    ({"unary": ["x", "tanhh"]}, "unknown unary"),
+    ({"binary": ["add", "pow"]}, "unknown binary"),
+    ({"binary": []}, "empty"),
+    ({"unary": "tanh"}, "list"),
+    ({"units": 0}, "units"),
+    ({"units": 3}, "units"),
+    ({"units": True}, "units"),
+    ({"unary": ["x", "scale"], "constants": False, "beta": False}, "coefficient"),
+    ({"beta": "yes"}, "beta"),
+])
+def test_invalid_spaces_are_user_errors(values, word):
+    with pytest.raises(UserError, match=word):
+        SearchSpace(**values)
+
+
+def test_space_from_mapping_accepts_symbols_and_refuses_unknown_settings():
+    space = SearchSpace.from_mapping({"unary": ["x", "tanh"], "binary": ["+", "*", "max"]})
+    assert space.binary == ("add", "mul", "max")
+    with pytest.raises(UserError, match="unknown setting 'unit'"):
+        SearchSpace.from_mapping({"unit": 2})
+
+
+@pytest.mark.parametrize("space", SPACES)
+def test_samples_are_in_the_space_and_parse_back_from_canonical_text(space):
+    rng = np.random.default_rng(1)
+    used_unary, used_binary = set(), set()
+    for _ in range(300):
+        candidate = sample(space, rng)
+        assert in_space(candidate, space)
+        assert parse(candidate.text) == candidate.tree
+        assert len(candidate.units) == space.units
+        used_binary |= {unit.binary for unit in candidate.units}
+        used_unary |= {c.name for unit in candidate.units for c in (unit.left, unit.right)}
+        names = param_names(candidate.tree)
+        assert names == () or (space.beta and names == ("beta",))
+    assert used_unary == set(space.unary)
+    assert used_binary == set(space.binary)
+
+
+def test_coefficients_come_from_the_allowed_set():
+    rng = np.random.default_rng(2)
+    constants_only = SearchSpace(unary=["scale", "shift", "x"], binary=["mul"], beta=False)
+    beta_only = SearchSpace(unary=["scale", "shift", "x"], binary=["mul"], constants=False)
+    for _ in range(100):
+        for unit in sample(constants_only, rng).units:
+            for c in (unit.left, unit.right):
+                assert c.coefficient is None or c.coefficient in CONSTANTS
+        for unit in sample(beta_only, rng).units:
+            assert {unit.left.coefficient, unit.right.coefficient} <= {None, "beta"}
+
+
+def test_two_units_feed_the_first_unit_into_the_second():
+    space = SearchSpace(unary=["x", "tanh"], binary=["mul"], units=2)
+    candidate = Candidate.from_dict({"units": [
+        {"binary": "mul", "left": {"name": "x"}, "right": {"name": "tanh"}},
+        {"binary": "mul", "left": {"name": "tanh"}, "right": {"name": "x"}},
+    ]})
+    assert in_space(candidate, space)
+    x = np.linspace(-3, 3, 25)
+    inner = x * np.tanh(x)
+    np.testing.assert_allclose(evaluate_numpy(candidate.tree, x), np.tanh(inner) * inner,
+                               rtol=1e-12)
+
+
+@pytest.mark.parametrize("space", SPACES)
+def test_mutation_changes_exactly_one_unit_and_stays_in_the_space(space):
+    rng = np.random.default_rng(3)
+    for _ in range(200):
+        parent = sample(space, rng)
+        child = mutate(parent, space, rng)
+        assert child.text != parent.text
+        assert in_space(child, space)
+        assert parse(child.text) == child.tree
+        assert sum(a != b for a, b in zip(parent.units, child.units, strict=True)) == 1
+
+
+def test_mutation_changes_constants_and_every_kind_is_reachable():
+    space = SearchSpace(unary=["scale"], binary=["add"], beta=False)
+    rng = np.random.default_rng(4)
+    parent = Candidate.from_dict({"units": [{"binary": "add",
+                                             "left": {"name": "scale", "coefficient": 0.5},
+                                             "right": {"name": "scale", "coefficient": 0.5}}]})
+    child = mutate(parent, space, rng)  # only a coefficient can change here
+    values = {n.value for n in (child.tree.a.a, child.tree.b.a) if isinstance(n, Const)}
+    assert values - {0.5} and values <= set(CONSTANTS)
+
+
+def test_mutation_in_a_one_candidate_space_is_a_user_error():
+    space = SearchSpace(unary=["x"], binary=["add"], constants=False, beta=False)
+    candidate = sample(space, np.random.default_rng(0))
+    with pytest.raises(UserError, match="too small"):
+        mutate(candidate, space, np.random.default_rng(0))
+
+
+def test_aging_evolution_drops_the_oldest():
+    search = AgingEvolution(SearchSpace(), population_size=4, sample_size=2, seed=0)
+    reported = []
+    for i in range(7):
+        candidate = search.propose()
+        search.report(candidate, float(i))
+        reported.append(candidate)
+    assert [c for c, _ in search.population] == reported[-4:]
+    assert [s for _, s in search.population] == [3.0, 4.0, 5.0, 6.0]
+
+
+def test_full_population_mutates_the_tournament_winner():
+    space = SearchSpace(units=2)
+    search = AgingEvolution(space, population_size=5, sample_size=5, seed=5)
+    scores = [0.1, 0.9, None, float("nan"), 0.2]
+    for score in scores:
+        search.report(search.propose(), score)
+    assert [s for _, s in search.population][2:4] == [None, None]  # NaN counts as failed
+    best = search.population[1][0]
+    for _ in range(10):  # sample_size == population_size: the winner is always the best
+        child = search.propose()
+        assert sum(a == b for a, b in zip(child.units, best.units, strict=True)) == 1
+
+
+def test_proposals_are_never_seen_before_and_exhaustion_is_a_user_error():
+    search = AgingEvolution(SearchSpace(units=2), population_size=6, sample_size=3, seed=6)
+    marks = set()
+    for _ in range(30):
+        candidate = search.propose()
+        assert candidate.fingerprint not in marks
+        marks.add(candidate.fingerprint)
+        search.report(candidate, float(len(candidate.text)))
+    tiny = AgingEvolution(SearchSpace(unary=["x"], binary=["add", "mul"], constants=False,
+                                      beta=False), population_size=2, sample_size=1, seed=0)
+    assert {tiny.propose().text, tiny.propose().text} == {"x + x", "x * x"}
+    with pytest.raises(UserError, match="exhausted"):
+        tiny.propose()
+
+
+def test_reported_candidates_are_seen():
+    search = AgingEvolution(SearchSpace(), seed=7)
+    swish = Candidate.from_dict({"units": [{"binary": "sigmoid_mul",
+                                            "left": {"name": "x"}, "right": {"name": "x"}}]})
+    assert not search.is_seen(swish)
+    search.report(swish, 0.5)
+    assert search.is_seen(swish)
+
+
+def _score(candidate: Candidate) -> float:
+    """A deterministic stand-in for validation accuracy: closeness to Swish on a grid."""
+    x = np.linspace(-4, 4, 33)
+    return -float(np.mean(np.abs(evaluate_numpy(candidate.tree, x) - x / (1 + np.exp(-x)))))
+
+
+def _run(seed: int, steps: int, save_at: int | None = None) -> list[str]:
+    search = AgingEvolution(SearchSpace(units=2), population_size=6, sample_size=3, seed=seed)
+    texts = []
+    for step in range(steps):
+        if step == save_at:
+            state = json.loads(json.dumps(search.to_state(), allow_nan=False))
+            search = AgingEvolution.from_state(state)
+        candidate = search.propose()
+        texts.append(candidate.text)
+        search.report(candidate, _score(candidate))
+    return texts
+
+
+def test_same_seed_and_scores_give_the_same_candidates_even_across_a_resume():
+    uninterrupted = _run(seed=11, steps=25)
+    assert _run(seed=11, steps=25) == uninterrupted
+    assert _run(seed=11, steps=25, save_at=13) == uninterrupted
+    assert _run(seed=12, steps=25) != uninterrupted
+    assert len(set(uninterrupted)) == 25
+
+
+def test_state_restores_population_seen_and_settings():
+    search = AgingEvolution(SearchSpace(unary=["x", "tanh", "scale"], binary=["mul", "add"],
+                                        units=2), population_size=3, sample_size=2, seed=8)
+    for _ in range(5):
+        candidate = search.propose()
+        search.report(candidate, _score(candidate))
+    restored = AgingEvolution.from_state(json.loads(json.dumps(search.to_state())))
+    assert restored.population == search.population
+    assert restored.seen == search.seen
+    assert restored.space == search.space
+    assert (restored.population_size, restored.sample_size) == (3, 2)
+
+
+@pytest.mark.parametrize("state", [{}, {"version": 1}, {"version": 1, "space": {"units": 9}}])
+def test_malformed_state_is_a_user_error(state):
+    with pytest.raises(UserError, match="search"):
+        AgingEvolution.from_state(state)
+
+
+@pytest.mark.parametrize("kwargs, word", [({"population_size": 1}, "population"),
+                                          ({"population_size": 4, "sample_size": 5}, "sample")])
+def test_invalid_evolution_settings_are_user_errors(kwargs, word):
+    with pytest.raises(UserError, match=word):
+        AgingEvolution(SearchSpace(), **kwargs)
+
+
+def test_every_primitive_builds_a_tree_that_round_trips():
+    x, t = Var(), parse("tanh(x)")
+    trees = [build(x, 1.5 if takes else None) for name, (build, takes) in UNARY.items()
+             if name != "const"] + [build(x, t) for build in BINARY.values()]
+    for tree in trees:
+        assert parse(canonical(tree)) == normalize(tree)
