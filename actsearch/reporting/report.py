@@ -71,7 +71,7 @@ def build_report(cfg: Config, root: Path, summary: pd.DataFrame, ranking: pd.Dat
         sections.append(Section("Ranking", [_ranking_table(ranking, cfg),
                                             *([verdict_sentence(verdict, cfg)] if verdict
                                               else [])]))
-        if verdict and verdict.comparisons:
+        if verdict and len(verdict.untestable) < len(verdict.comparisons):
             sections.append(Section("How sure is the ranking?", [
                 comparison_intro(cfg),
                 Bullets([comparison_sentence(c, _scale(cfg)) for c in verdict.comparisons])]))
