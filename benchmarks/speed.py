@@ -36,7 +36,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "fashion-mnist"
 sys.path.insert(0, str(ROOT))  # this checkout's actsearch, not another installed one
-SIX = ["sigmoid", "relu", "elu", "leaky-relu", "selu", "gelu"]
+SIX = ["sigmoid", "relu", "elu", "leaky-relu", "selu", "gelu-tanh"]
 
 
 def main() -> int:
