@@ -12,7 +12,8 @@ from conftest import kill_run_when, run_cli, tiny_config, write_config
 import actsearch
 from actsearch.activations import file_safe
 from actsearch.cli import main
-from actsearch.config import Config, config_from_dict
+from actsearch.config import Config, config_from_dict, load_config
+from actsearch.search import check_search
 from actsearch.statistics import ranking_verdict
 
 REFUSED = "exp(x) ** 8"  # its slope explodes over any range the network sees
@@ -172,3 +173,9 @@ def test_default_search_section_leaves_run_configs_as_before():
     cfg = config_from_dict({"search": {"rungs": {"epochs": 2}}})
     assert [r.epochs for r in cfg.search.rungs] == [2]
     assert config_from_dict(cfg.to_dict()).search == cfg.search
+
+
+def test_shipped_search_config_passes_every_check_before_training():
+    cfg = load_config("configs/search-fashion.yaml")
+    assert len(check_search(cfg).binary) == 6
+    assert cfg.data.validation == "split"  # the confirm run's test set stays unseen
