@@ -15,8 +15,8 @@ configure_tensorflow_output()
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from actsearch import activations  # noqa: E402, F401  (registers custom objects with Keras)
-from actsearch.api import Results, load_results, run  # noqa: E402
+from actsearch.api import Results, load_results, run, search  # noqa: E402
 
-__all__ = ["Results", "load_results", "run"]
+__all__ = ["Results", "load_results", "run", "search"]
 
 __version__ = "0.1.0"

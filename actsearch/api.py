@@ -22,6 +22,7 @@ from actsearch.experiment import run_experiment
 from actsearch.lock import results_lock
 from actsearch.reporting.plots import draw_curves
 from actsearch.reporting.report import write_report
+from actsearch.search import SearchOutcome, run_search, search_config
 from actsearch.storage import ResultsDir
 from actsearch.trials import plan_trials
 
@@ -94,6 +95,15 @@ def run(config: str | Path | dict[str, Any] | Config = "configs/mnist.yaml",
     run_experiment(cfg, overwrite=overwrite, quiet=quiet,
                    log=(lambda msg: None) if quiet else print)
     return Results(cfg.out_dir, cfg)
+
+
+def search(config: str | Path | dict[str, Any] | Config = "configs/search-fashion.yaml",
+           overrides: dict[str, Any] | None = None, out: str | Path | None = None,
+           quiet: bool = False) -> SearchOutcome:
+    """Discover activations like `python -m actsearch search` (resumes in the same `out`):
+    .leaderboard (pandas), .verdict, .report, .confirm (a results folder for load_results)."""
+    cfg = search_config(config, overrides, out)
+    return run_search(cfg, quiet=quiet, log=(lambda msg: None) if quiet else print)
 
 
 def load_results(path: str | Path) -> Results:

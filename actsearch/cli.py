@@ -1,4 +1,4 @@
-"""Command line: `python -m actsearch run|plot|list|activations`.
+"""Command line: `python -m actsearch run|search|plot|list|activations`.
 
 User errors print one line and exit 2; Ctrl-C exits 130 with a hint to rerun and resume.
 """
@@ -16,6 +16,7 @@ from actsearch.config import load_config
 from actsearch.errors import UserError
 from actsearch.experiment import run_experiment
 from actsearch.reporting.activation_plots import plot_activations
+from actsearch.search import run_search
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,6 +35,15 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--quiet", action="store_true", help="no per-epoch progress")
     run.add_argument("--verbose", action="store_true", help="also TensorFlow's own log lines, "
                      "hidden by default (as ACTSEARCH_TF_LOGS=1)")  # read by tf_output at import
+
+    search = sub.add_parser("search", help="discover activation functions (successive "
+                            "halving over candidates, then a confirm run); resumes")
+    search.add_argument("config", help="YAML config with a search section, e.g. "
+                        "configs/search-fashion.yaml")
+    search.add_argument("--set", dest="overrides", action="append", default=[],
+                        metavar="KEY=VALUE", help="override a config key (value parsed as YAML)")
+    search.add_argument("--out", help="results folder (overrides output.dir)")
+    search.add_argument("--quiet", action="store_true", help="no progress lines")
 
     plot = sub.add_parser("plot", help="redraw plots and summary of a results folder")
     plot.add_argument("results_dir")
@@ -70,6 +80,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_search(args: argparse.Namespace) -> int:
+    overrides = list(args.overrides)
+    if args.out:
+        overrides.append(f"output.dir={args.out}")
+    cfg = load_config(args.config, overrides)
+    log = (lambda msg: None) if args.quiet else (lambda msg: print(msg, flush=True))
+    run_search(cfg, quiet=args.quiet, log=log)
+    return 0
+
+
 def cmd_plot(args: argparse.Namespace) -> int:
     results = load_results(args.results_dir)
     results.refresh()
@@ -94,7 +114,7 @@ def cmd_activations(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "plot": cmd_plot, "list": cmd_list,
+COMMANDS = {"run": cmd_run, "search": cmd_search, "plot": cmd_plot, "list": cmd_list,
             "activations": cmd_activations}
 
 if __name__ == "__main__":

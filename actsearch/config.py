@@ -29,6 +29,8 @@ VALIDATION_MODES = ("test", "split")
 METRICS = ("binary_accuracy", "categorical_accuracy")
 OPTIMIZERS = ("adam",)
 MODES = ("max", "min")
+SEARCH_ALGORITHMS = ("evolution", "random")
+SEARCH_SCORES = ("last", "best")
 
 
 @dataclass
@@ -134,6 +136,59 @@ class ExecutionConfig:
 
 
 @dataclass
+class SearchSpaceConfig:
+    """Maps to actsearch.search_space.SearchSpace (primitive names are checked there)."""
+
+    unary: list[str] | None = None  # null: every unary primitive
+    binary: list[str] | None = None  # null: every binary primitive
+    units: int = 1  # core units b(u1(z), u2(z)) chained: 1 or 2
+    constants: bool = True  # coefficients may be 0.5, 1, 1.5, 2
+    beta: bool = True  # ... or a learnable beta
+
+
+@dataclass
+class RungConfig:
+    """One rung of successive halving: every candidate that reaches it trains from scratch."""
+
+    epochs: int = 1
+    limit_train: int | None = None  # first N training images; null: data.limit_train
+
+
+@dataclass
+class ConfirmConfig:
+    """The best candidates retrained beside the baselines, with several seeds."""
+
+    top: int = 2  # candidates confirmed
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    epochs: int | None = None  # null: training.epochs
+    limit_train: int | None = None  # null: data.limit_train
+    baselines: list[str] = field(default_factory=lambda: ["relu", "gelu", "swish"])
+
+
+@dataclass
+class SearchConfig:
+    """`actsearch search`: which candidates, how many, and the successive-halving rungs."""
+
+    algorithm: str = "evolution"  # evolution (aging evolution) or random (sampling only)
+    seed: int = 0  # the sequence of candidates; training uses training.seeds[0]
+    candidates: int = 24  # candidates trained in total (refused and duplicates do not count)
+    batch: int = 8  # candidates proposed together, then halved through the rungs
+    population_size: int = 16
+    sample_size: int = 4  # tournament size
+    include: list[str] = field(default_factory=list)  # expressions evaluated first
+    space: SearchSpaceConfig = field(default_factory=SearchSpaceConfig)
+    rungs: list[RungConfig] = field(default_factory=lambda: [RungConfig(1, 2000),
+                                                             RungConfig(3, 8000)])
+    keep: float = 0.33  # fraction promoted to the next rung (1/eta)
+    score: str = "last"  # the rung's objective: its last epoch or its best epoch
+    screen_percentile: float = 0.5  # screen over the [p, 100-p] percentiles of pre-activations
+    screen_scale: float = 3.0  # widens that range: pre-activations grow during training, and
+    #                            over the narrow initial range tanh-like candidates look linear
+    screen_range: list[float] | None = None  # or a fixed [low, high] (no measuring)
+    confirm: ConfirmConfig = field(default_factory=ConfirmConfig)
+
+
+@dataclass
 class Config:
     name: str = "experiment"
     data: DataConfig = field(default_factory=DataConfig)
@@ -144,6 +199,7 @@ class Config:
     plots: PlotsConfig = field(default_factory=PlotsConfig)
     diagnostics: DiagnosticsConfig = field(default_factory=DiagnosticsConfig)
     execution: ExecutionConfig = field(default_factory=ExecutionConfig)
+    search: SearchConfig = field(default_factory=SearchConfig)
 
     @property
     def plot_metric(self) -> str:
@@ -154,7 +210,10 @@ class Config:
         return Path(self.output.dir or f"results/{self.name}")
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        d = dataclasses.asdict(self)
+        if self.search == SearchConfig():  # results folders from before the section match
+            del d["search"]
+        return d
 
 
 def load_config(path: str | Path | None, overrides: typing.Sequence[str] = (),
@@ -261,6 +320,8 @@ def _coerce(key: str, value: Any, tp: Any) -> Any:
             return None
         (inner,) = [a for a in args if a is not type(None)]
         return _coerce(key, value, inner)
+    if dataclasses.is_dataclass(tp):  # a list of sections, e.g. search.rungs
+        return _build(tp, value, key + ".")
     if origin is list:
         if not isinstance(value, list):
             value = [value]  # `seeds: 3` and `--set model.activations=relu` mean a list of one
@@ -338,6 +399,7 @@ def validate(cfg: Config) -> None:
     if cfg.diagnostics.dead_threshold < 0:
         raise UserError("diagnostics.dead_threshold must be 0 or more")
     validate_execution(cfg.execution)
+    validate_search(cfg.search)
 
 
 _HOST_PORT = re.compile(r"[\w.\-]+:\d+|\[[0-9a-fA-F:]+\]:\d+")
@@ -361,3 +423,49 @@ def validate_execution(e: ExecutionConfig) -> None:
     if e.steps_per_execution < 1:
         raise UserError(f"execution.steps_per_execution must be at least 1, got "
                         f"{e.steps_per_execution}")
+
+
+def validate_search(s: SearchConfig) -> None:
+    """Ranges of the search section; primitive and activation names are checked by the search."""
+    _one_of("search.algorithm", s.algorithm, SEARCH_ALGORITHMS)
+    _one_of("search.score", s.score, SEARCH_SCORES)
+    for key in ("candidates", "batch", "population_size", "sample_size"):
+        if getattr(s, key) < 1:
+            raise UserError(f"search.{key} must be at least 1, got {getattr(s, key)}")
+    if s.population_size < 2:
+        raise UserError(f"search.population_size must be at least 2, got {s.population_size}")
+    if s.sample_size > s.population_size:
+        raise UserError(f"search.sample_size ({s.sample_size}) must not exceed "
+                        f"search.population_size ({s.population_size})")
+    if s.space.units not in (1, 2):
+        raise UserError(f"search.space.units must be 1 or 2, got {s.space.units}")
+    if not s.rungs:
+        raise UserError("search.rungs is empty: give at least one {epochs, limit_train}")
+    for i, rung in enumerate(s.rungs):
+        if rung.epochs < 1:
+            raise UserError(f"search.rungs[{i}].epochs must be at least 1, got {rung.epochs}")
+        if rung.limit_train is not None and rung.limit_train < 1:
+            raise UserError(f"search.rungs[{i}].limit_train must be at least 1, got "
+                            f"{rung.limit_train}")
+    if not 0.0 < s.keep <= 1.0:
+        raise UserError(f"search.keep must be in (0, 1], got {s.keep}")
+    if not 0.0 <= s.screen_percentile < 50.0:
+        raise UserError(f"search.screen_percentile must be in [0, 50), got {s.screen_percentile}")
+    if s.screen_scale <= 0:
+        raise UserError(f"search.screen_scale must be positive, got {s.screen_scale}")
+    if s.screen_range is not None and not (
+            len(s.screen_range) == 2 and all(math.isfinite(v) for v in s.screen_range)
+            and s.screen_range[0] < s.screen_range[1]):
+        raise UserError(f"search.screen_range must be [low, high] with low < high, got "
+                        f"{s.screen_range}")
+    c = s.confirm
+    if c.top < 0:
+        raise UserError(f"search.confirm.top must be 0 or more, got {c.top}")
+    if not c.seeds or len(set(c.seeds)) != len(c.seeds):
+        raise UserError("search.confirm.seeds must list at least one seed, each once")
+    if c.epochs is not None and c.epochs < 1:
+        raise UserError(f"search.confirm.epochs must be at least 1, got {c.epochs}")
+    if c.limit_train is not None and c.limit_train < 1:
+        raise UserError(f"search.confirm.limit_train must be at least 1, got {c.limit_train}")
+    if len(set(c.baselines)) != len(c.baselines):
+        raise UserError("search.confirm.baselines lists an activation twice")

@@ -45,11 +45,12 @@ def run_cli(*args: str, env: dict | None = None, timeout: int = 300) -> subproce
                           capture_output=True, text=True, timeout=timeout)
 
 
-def kill_run_when(config: Path, ready, settle: float, timeout: float = 240) -> None:
-    """Start `python -m actsearch run config`, wait until ready() is true, wait `settle`
+def kill_run_when(config: Path, ready, settle: float, timeout: float = 240,
+                  command: str = "run") -> None:
+    """Start `python -m actsearch <command> config`, wait until ready() is true, wait `settle`
     seconds more, then SIGKILL it: a crash nothing can intercept, as a power cut."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "actsearch", "run", str(config)], cwd=ROOT,
+    proc = subprocess.Popen([sys.executable, "-m", "actsearch", command, str(config)], cwd=ROOT,
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + timeout
     try:

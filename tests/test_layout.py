@@ -18,8 +18,8 @@ LAYERS = [
     ["statistics", "analysis"],
     ["reporting", "reporting.document", "reporting.markdown", "reporting.html",
      "reporting.plots", "reporting.diagnostic_plots", "reporting.activation_plots",
-     "reporting.report"],
-    ["checks", "experiment", "api", "cli", "__main__"],
+     "reporting.report", "reporting.search_report"],
+    ["checks", "experiment", "search", "api", "cli", "__main__"],
 ]
 LAYER_OF = {module: i for i, layer in enumerate(LAYERS) for module in layer}
 
