@@ -16,6 +16,7 @@ from actsearch.lock import results_lock
 from actsearch.models import Builder, builder_scope
 from actsearch.reporting.report import write_report
 from actsearch.storage import ResultsDir
+from actsearch.training import check_model
 from actsearch.trials import plan_trials
 
 
@@ -43,6 +44,7 @@ def _run(cfg: Config, overwrite: bool, quiet: bool, log: Log, arrays: Arrays | N
     executor = get_executor(cfg.execution.executor)
     executor.require()  # e.g. Ray not installed: refused before any work
     data = load_dataset(cfg.data, arrays)  # before the results folder: bad data claims nothing
+    check_model(cfg, data)  # a builder that does not fit the data: refused here too
     with results_lock(cfg.out_dir):  # one run per folder; refused before any write
         results = ResultsDir(cfg.out_dir)
         results.prepare(cfg, overwrite=overwrite)

@@ -51,6 +51,13 @@ def build_compiled_model(cfg: Config, activation: str,
     return model
 
 
+def check_model(cfg: Config, data: Dataset) -> None:
+    """Build the network once for the data, so a builder that does not fit it (or returns no
+    usable model) is refused in one line before the results folder is claimed."""
+    build_uncompiled_model(cfg, cfg.model.activations[0], data.input_shape, data.num_classes)
+    keras.backend.clear_session()
+
+
 def compile_options(cfg: Config) -> dict:
     """The execution speed levers that Keras takes at compile time."""
     e = cfg.execution
