@@ -25,7 +25,7 @@ def check(cfg: Config) -> Config:
                         f"spellings)")
     build = get_builder(cfg.model.architecture)
     builder_settings(build, cfg.model.depth, cfg.model.width, cfg.model.architecture)
-    if not (cfg.data.path or cfg.data.loader or cfg.data.dataset == ARRAYS):
+    if cfg.data.dataset != ARRAYS:  # a typo is an error even when data.path is set
         DATASETS.canonical(cfg.data.dataset, "data.dataset")
     loss = LOSSES.get(LOSSES.canonical(cfg.training.loss, "training.loss"))
     if loss.from_cached_logits and cfg.execution.mixed_precision:
