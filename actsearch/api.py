@@ -18,8 +18,11 @@ from typing import Any
 import pandas as pd
 
 from actsearch.config import Config, load_config
+from actsearch.data import ARRAYS, Arrays
+from actsearch.errors import UserError
 from actsearch.experiment import run_experiment
 from actsearch.lock import results_lock
+from actsearch.models import Builder, builder_name
 from actsearch.reporting.plots import draw_curves
 from actsearch.reporting.report import write_report
 from actsearch.search import SearchOutcome, run_search, search_config
@@ -81,11 +84,22 @@ class Results:
 
 def run(config: str | Path | dict[str, Any] | Config = "configs/mnist.yaml",
         overrides: dict[str, Any] | None = None, out: str | Path | None = None,
-        overwrite: bool = False, quiet: bool = False) -> Results:
-    """Run an experiment like `python -m actsearch run`; overrides use dotted keys."""
+        overwrite: bool = False, quiet: bool = False, model: Builder | None = None,
+        data: Arrays | None = None) -> Results:
+    """Run an experiment like `python -m actsearch run`; overrides use dotted keys.
+
+    model: your own builder, `build(act, input_shape, num_classes) -> keras.Model` (see
+    actsearch.models), recorded as model.architecture `module:qualname`; data: the arrays
+    (x_train, y_train, x_test, y_test), recorded as data.dataset `arrays`."""
     values = dict(overrides or {})
     if out is not None:
         values["output.dir"] = str(out)
+    if model is not None:
+        if not callable(model):
+            raise UserError(f"model= must be a builder function, got {type(model).__name__}")
+        values["model.architecture"] = builder_name(model)
+    if data is not None:
+        values.update({"data.dataset": ARRAYS, "data.path": None, "data.loader": None})
     if isinstance(config, Config):
         config = config.to_dict()
     if isinstance(config, dict):
@@ -93,7 +107,7 @@ def run(config: str | Path | dict[str, Any] | Config = "configs/mnist.yaml",
     else:
         cfg = load_config(config, values=values)
     run_experiment(cfg, overwrite=overwrite, quiet=quiet,
-                   log=(lambda msg: None) if quiet else print)
+                   log=(lambda msg: None) if quiet else print, model=model, arrays=data)
     return Results(cfg.out_dir, cfg)
 
 

@@ -1,16 +1,17 @@
 """The checks a config needs from more than one layer, run once before anything trains: that
-every name it uses is registered (activations, architecture, data set, loss) and that the
-chosen executor accepts it. A bad config fails here in one line, before any work."""
+every name it uses is registered or importable (activations, architecture, data set, loss),
+that the architecture takes the model settings given, and that the chosen executor accepts
+it. A bad config fails here in one line, before any work."""
 
 from __future__ import annotations
 
 from actsearch.activations import display_name, get_spec
 from actsearch.config import Config
-from actsearch.data import DATASETS
+from actsearch.data import ARRAYS, DATASETS
 from actsearch.errors import UserError
 from actsearch.executors import EXECUTORS
 from actsearch.losses import LOSSES
-from actsearch.models import ARCHITECTURES
+from actsearch.models import builder_settings, get_builder
 
 
 def check(cfg: Config) -> Config:
@@ -22,8 +23,10 @@ def check(cfg: Config) -> Config:
     if twice:
         raise UserError(f"model.activations names {', '.join(twice)} twice (under different "
                         f"spellings)")
-    ARCHITECTURES.canonical(cfg.model.architecture, "model.architecture")
-    DATASETS.canonical(cfg.data.dataset, "data.dataset")
+    build = get_builder(cfg.model.architecture)
+    builder_settings(build, cfg.model.depth, cfg.model.width, cfg.model.architecture)
+    if cfg.data.dataset != ARRAYS:  # a typo is an error even when data.path is set
+        DATASETS.canonical(cfg.data.dataset, "data.dataset")
     loss = LOSSES.get(LOSSES.canonical(cfg.training.loss, "training.loss"))
     if loss.from_cached_logits and cfg.execution.mixed_precision:
         raise UserError(f"training.loss {loss.name} cannot be used with "

@@ -36,7 +36,8 @@ SEARCH_SCORES = ("last", "best")
 @dataclass
 class DataConfig:
     dataset: str = "mnist"
-    path: str | None = None  # local mnist.npz or a folder with the four IDX .gz files
+    path: str | None = None  # an .npz (x_train, y_train, x_test, y_test) or a folder of 4 IDX .gz
+    loader: str | None = None  # module:function returning (x_train, y_train, x_test, y_test)
     origin: str | None = None  # base URL to download from instead of Keras' default
     limit_train: int | None = None  # first N training images (quick runs)
     limit_test: int | None = None  # first N test images
@@ -46,7 +47,9 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
-    architecture: str = "article_cnn"
+    architecture: str = "article_cnn"  # article_cnn, mlp, vgg_small, or module:function
+    depth: int | None = None  # hidden layers of architectures that take it (mlp: default 3)
+    width: int | None = None  # units per hidden layer of those that take it (mlp: default 128)
     activations: list[str] = field(default_factory=lambda: list(ARTICLE_ACTIVATIONS))
     leaky_relu_slope: float = 0.2  # the article's LeakyReLU(alpha=0.2); Keras' default is 0.3
 
@@ -362,6 +365,12 @@ def validate(cfg: Config) -> None:
         limit = getattr(d, key)
         if limit is not None and limit < 1:
             raise UserError(f"data.{key} must be at least 1, got {limit}")
+    if d.path and d.loader:
+        raise UserError("set only one of data.path and data.loader")
+    for key in ("depth", "width"):
+        size = getattr(cfg.model, key)
+        if size is not None and size < 1:
+            raise UserError(f"model.{key} must be at least 1 (or null for the default), got {size}")
     if not cfg.model.activations:
         raise UserError("model.activations is empty: name at least one activation")
     if len(set(cfg.model.activations)) != len(cfg.model.activations):

@@ -1,8 +1,9 @@
 """What the articles only describe, measured on the network as it trains.
 
-On a fixed probe batch, before training and after every epoch, for every layer with a
-kernel (`conv1`, `conv2`, `dense`, `output`) and the activation layer after it
-(`<layer>_act`):
+On a fixed probe batch, before training and after every epoch, for every top-level layer
+with a kernel (`conv1`, `conv2`, `dense`, `output` in the article's network) and the activation
+layer named after it (`<layer>_act`, as models.ActivationFactory names it; a subclassed model
+gets the gradient columns only):
 
 - grad_norm: L2 norm of the loss gradient with respect to the kernel, before clipping
   (vanishing gradients show as early layers orders of magnitude below the last one);
@@ -33,6 +34,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from actsearch.models import is_graph_model
 from actsearch.storage import EpochTable
 
 
@@ -84,10 +86,13 @@ class Probe:
         self.dead_threshold = dead_threshold
         self.layers = [layer for layer in model.layers if hasattr(layer, "kernel")]
         names = {layer.name for layer in model.layers}
-        self.act_layers = [model.get_layer(f"{layer.name}_act") if f"{layer.name}_act" in names
-                           else None for layer in self.layers]
+        graph = is_graph_model(model)  # a subclassed model's layers have no symbolic outputs
+        self.act_layers = [model.get_layer(f"{layer.name}_act")
+                           if graph and f"{layer.name}_act" in names else None
+                           for layer in self.layers]
         outputs = [a.output for a in self.act_layers if a is not None]
-        self.features = keras.Model(model.inputs, [*outputs, model.outputs[0]])
+        self.features = (keras.Model(model.inputs, [*outputs, model.outputs[0]]) if graph
+                         else lambda x, training: [model(x, training=training)])
         self._measure = tf.function(self._raw_measure)
 
     def _raw_measure(self):

@@ -3,17 +3,20 @@ the planned trials to the executor, write the report."""
 
 from __future__ import annotations
 
+import contextlib
 import sys
 
 import tensorflow as tf
 
 from actsearch.checks import check
 from actsearch.config import Config
-from actsearch.data import load_dataset
+from actsearch.data import Arrays, load_dataset
 from actsearch.executors import Log, get_executor
 from actsearch.lock import results_lock
+from actsearch.models import Builder, builder_scope
 from actsearch.reporting.report import write_report
 from actsearch.storage import ResultsDir
+from actsearch.training import check_model
 from actsearch.trials import plan_trials
 
 
@@ -25,11 +28,23 @@ def keras_verbosity(quiet: bool) -> int:
 
 
 def run_experiment(cfg: Config, overwrite: bool = False, quiet: bool = False,
-                   log: Log = print) -> ResultsDir:
+                   log: Log = print, model: Builder | None = None,
+                   arrays: Arrays | None = None) -> ResultsDir:
+    """Run `cfg`. `model`: a builder function, named in cfg.model.architecture by
+    builder_name (the API sets it); `arrays`: (x_train, y_train, x_test, y_test) in place of
+    the configured data."""
+    scope = builder_scope(model) if model is not None else contextlib.nullcontext()
+    with scope:
+        return _run(cfg, overwrite, quiet, log, arrays)
+
+
+def _run(cfg: Config, overwrite: bool, quiet: bool, log: Log, arrays: Arrays | None
+         ) -> ResultsDir:
     check(cfg)
     executor = get_executor(cfg.execution.executor)
     executor.require()  # e.g. Ray not installed: refused before any work
-    data = load_dataset(cfg.data)  # before touching the results folder: bad data claims nothing
+    data = load_dataset(cfg.data, arrays)  # before the results folder: bad data claims nothing
+    check_model(cfg, data)  # a builder that does not fit the data: refused here too
     with results_lock(cfg.out_dir):  # one run per folder; refused before any write
         results = ResultsDir(cfg.out_dir)
         results.prepare(cfg, overwrite=overwrite)
@@ -37,12 +52,14 @@ def run_experiment(cfg: Config, overwrite: bool = False, quiet: bool = False,
             tf.config.experimental.enable_op_determinism()
         trials = plan_trials(cfg)
         results.save_environment({"data": {
-            "source": cfg.data.path or cfg.data.dataset, "train": len(data.x_train),
+            "source": cfg.data.path or cfg.data.loader or cfg.data.dataset,
+            "train": len(data.x_train),
             "validation": len(data.x_val) if data.validation == "split" else "test set",
-            "test": len(data.x_test)}})
+            "test": len(data.x_test), "input_shape": list(data.input_shape),
+            "classes": data.num_classes}})
         log(f"actsearch: {cfg.name}: {len(trials)} trials ({', '.join(cfg.model.activations)} x "
-            f"seeds {cfg.training.seeds}), {cfg.training.epochs} epochs, {data.describe()}; "
-            f"writing to {results.root}")
+            f"seeds {cfg.training.seeds}), {cfg.training.epochs} epochs, "
+            f"{cfg.model.architecture}, {data.describe()}; writing to {results.root}")
         executor.run(trials, cfg, data, results, verbose=keras_verbosity(quiet), log=log)
         write_report(cfg, results, trials)
         log(f"actsearch: done. Summary: {results.root / 'summary.md'}; plots: {results.plots_dir}")

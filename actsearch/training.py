@@ -23,25 +23,39 @@ from actsearch.config import Config
 from actsearch.data import Dataset
 from actsearch.diagnostics import ClipRule, DiagnosticsWriter, probe_indices
 from actsearch.losses import get_loss
-from actsearch.models import build_model
+from actsearch.models import MNIST_CLASSES, MNIST_INPUT_SHAPE, build_model
 from actsearch.optimizer import make_optimizer
 from actsearch.storage import EpochTable, ResultsDir
 from actsearch.trials import Status, Trial, TrialResult
 
 
-def build_uncompiled_model(cfg: Config, activation: str) -> keras.Model:
-    """The configured architecture for one activation, in the configured precision."""
+def build_uncompiled_model(cfg: Config, activation: str,
+                           input_shape: tuple[int, ...] = MNIST_INPUT_SHAPE,
+                           num_classes: int = MNIST_CLASSES) -> keras.Model:
+    """The configured architecture for one activation and the data's shape (the trainers
+    pass Dataset.input_shape and .num_classes), in the configured precision."""
     set_precision(cfg)
     options = ActivationOptions(leaky_relu_slope=cfg.model.leaky_relu_slope)
-    return build_model(cfg.model.architecture, activation, options)
+    m = cfg.model
+    return build_model(m.architecture, activation, options, input_shape, num_classes,
+                       depth=m.depth, width=m.width)
 
 
-def build_compiled_model(cfg: Config, activation: str) -> keras.Model:
-    model = build_uncompiled_model(cfg, activation)
+def build_compiled_model(cfg: Config, activation: str,
+                         input_shape: tuple[int, ...] = MNIST_INPUT_SHAPE,
+                         num_classes: int = MNIST_CLASSES) -> keras.Model:
+    model = build_uncompiled_model(cfg, activation, input_shape, num_classes)
     model.compile(optimizer=make_optimizer(cfg.training.optimizer),
                   loss=get_loss(cfg.training.loss),
                   metrics=list(cfg.training.metrics), **compile_options(cfg))
     return model
+
+
+def check_model(cfg: Config, data: Dataset) -> None:
+    """Build the network once for the data, so a builder that does not fit it (or returns no
+    usable model) is refused in one line before the results folder is claimed."""
+    build_uncompiled_model(cfg, cfg.model.activations[0], data.input_shape, data.num_classes)
+    keras.backend.clear_session()
 
 
 def compile_options(cfg: Config) -> dict:
@@ -100,7 +114,7 @@ def train_trial(trial: Trial, cfg: Config, data: Dataset, results: ResultsDir,
     Ray executor ships them to the driver from there)."""
     started = time.perf_counter()
     keras.utils.set_random_seed(trial.seed)
-    model = build_compiled_model(cfg, trial.activation)
+    model = build_compiled_model(cfg, trial.activation, data.input_shape, data.num_classes)
     t = cfg.training
     callbacks = trial_callbacks(trial, cfg, data, results)
     callbacks.append(backup_callback(results.backup_path(trial.id) / "backup"))

@@ -35,7 +35,7 @@ from actsearch.data import Dataset
 from actsearch.errors import UserError
 from actsearch.executors.base import Executor, Log
 from actsearch.losses import get_loss
-from actsearch.models import INPUT_SHAPE
+from actsearch.models import MNIST_CLASSES, MNIST_INPUT_SHAPE, is_graph_model
 from actsearch.optimizer import make_optimizer
 from actsearch.storage import ResultsDir
 from actsearch.training import (
@@ -66,26 +66,51 @@ def check_fused_config(cfg: Config) -> None:
                             f"use execution.executor local")
 
 
-def build_fused_model(cfg: Config, trials: list[Trial]
+def build_fused_model(cfg: Config, trials: list[Trial],
+                      input_shape: tuple[int, ...] = MNIST_INPUT_SHAPE,
+                      num_classes: int = MNIST_CLASSES
                       ) -> tuple[keras.Model, dict[str, keras.Model]]:
-    """(the compiled fused model, {trial id: its branch}). Outputs are named by trial id,
-    so Keras logs `<trial id>_loss`, `val_<trial id>_categorical_accuracy`, ..."""
-    inputs = keras.Input(shape=INPUT_SHAPE, name="images")
+    """(the compiled fused model, {trial id: its branch}) for the data's image shape and
+    classes. Outputs are named by trial id, so Keras logs `<trial id>_loss`,
+    `val_<trial id>_categorical_accuracy`, ..."""
+    inputs = keras.Input(shape=input_shape, name="images")
     branches: dict[str, keras.Model] = {}
     t = cfg.training
     for trial in trials:
         keras.utils.set_random_seed(trial.seed)  # the local executor's initial weights
-        branch = build_uncompiled_model(cfg, trial.activation)
+        branch = build_uncompiled_model(cfg, trial.activation, input_shape, num_classes)
         # compiled on its own too, to be tested, checkpointed and saved like a lone model
         branch.compile(optimizer=make_optimizer(t.optimizer), loss=get_loss(t.loss),
                        metrics=list(t.metrics))
         branches[trial.id] = branch
-    outputs = {tid: branch(inputs) for tid, branch in branches.items()}
+    outputs = {tid: branch_output(cfg, branch, inputs) for tid, branch in branches.items()}
     model = keras.Model(inputs, outputs, name="fused")
     model.compile(optimizer=make_optimizer(t.optimizer),
                   loss={tid: get_loss(t.loss) for tid in branches},
                   metrics={tid: list(t.metrics) for tid in branches}, **compile_options(cfg))
     return model, branches
+
+
+def branch_output(cfg: Config, branch: keras.Model, inputs: keras.KerasTensor
+                  ) -> keras.KerasTensor:
+    """`branch` applied to the shared input; a model that cannot be a branch (more than one
+    input or output, or not callable on a symbolic batch) is refused in one line."""
+    refuse = (f"execution.executor fused cannot branch model.architecture "
+              f"{cfg.model.architecture}")
+    if is_graph_model(branch) and (len(branch.inputs) != 1 or len(branch.outputs) != 1):
+        raise UserError(f"{refuse}: it has {len(branch.inputs)} inputs and "
+                        f"{len(branch.outputs)} outputs; use execution.executor local")
+    try:
+        output = branch(inputs)
+    except Exception as exc:  # noqa: BLE001 - the user's model: say why in one line
+        text = str(exc).strip().splitlines()
+        raise UserError(f"{refuse}: calling it on the shared input raised "
+                        f"{type(exc).__name__}{': ' + text[0] if text else ''}; use "
+                        f"execution.executor local") from None
+    if not isinstance(output, keras.KerasTensor):
+        raise UserError(f"{refuse}: it does not give one output tensor; use "
+                        f"execution.executor local")
+    return output
 
 
 def branch_logs(logs: dict, trial_id: str, names: list[str]) -> dict[str, float]:
@@ -164,7 +189,7 @@ def train_group(trials: list[Trial], cfg: Config, data: Dataset, results: Result
     """Train one seed's trials together, then test and record each as the local executor does."""
     started = time.perf_counter()
     t = cfg.training
-    model, branches = build_fused_model(cfg, trials)
+    model, branches = build_fused_model(cfg, trials, data.input_shape, data.num_classes)
     keras.utils.set_random_seed(trials[0].seed)  # the group's batch order
     names = ["loss", *t.metrics]
     per_trial = {trial.id: trial_callbacks(trial, cfg, data, results) for trial in trials}

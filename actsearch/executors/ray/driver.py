@@ -27,6 +27,7 @@ from actsearch.executors.base import Executor, Log
 from actsearch.executors.ray.faults import FAULT_HOOK
 from actsearch.executors.ray.worker import Outbox, run_trial, worker_env
 from actsearch.files import write_atomic
+from actsearch.models import check_importable
 from actsearch.storage import ResultsDir
 from actsearch.trials import Status, Trial, TrialResult
 
@@ -110,6 +111,14 @@ class RayExecutor(Executor):
 
     name = "ray"
     requires = ("ray", "ray")
+
+    def check(self, cfg: Config) -> None:
+        """Workers import the builder by name: a function they cannot import is refused."""
+        try:
+            check_importable(cfg.model.architecture)
+        except UserError as exc:
+            raise UserError(f"execution.executor ray: {exc}; or use execution.executor "
+                            f"local") from None
 
     def run_pending(self, trials: list[Trial], cfg: Config, data: Dataset,
                     results: ResultsDir, verbose: int, log: Log) -> Iterator[TrialResult]:
