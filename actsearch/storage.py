@@ -15,6 +15,7 @@ Every file is written to a temporary name and renamed, so a crash never leaves h
 
 from __future__ import annotations
 
+import copy
 import json
 import shutil
 from dataclasses import asdict
@@ -137,21 +138,39 @@ _NUMERIC_EXECUTION_KEYS = ("mixed_precision",)
 
 
 def same_experiment(a: dict[str, Any], b: dict[str, Any]) -> bool:
-    def strip(d: dict[str, Any]) -> dict[str, Any]:
+    """Do two configs (as written to config.yaml) train the same trials? Keys added to
+    actsearch since a folder was written count as their defaults, except where the old
+    behaviour differed from the new default (see `_with_defaults`)."""
+    def strip(d: dict[str, Any]) -> dict[str, Any] | None:
+        d = _with_defaults(d)
+        if d is None:
+            return None
         kept = {k: v for k, v in d.items() if (k,) not in _PRESENTATION_KEYS}
-        training = d.get("training") or {}
+        training = d["training"]
         if training.get("restore_best") or training.get("early_stopping_patience"):
-            kept["objective"] = d.get("objective")  # what they watch changes the numbers
-        execution = d.get("execution") or {}
-        kept["numeric_execution"] = {k: bool(execution.get(k)) for k in _NUMERIC_EXECUTION_KEYS}
-        training = kept.get("training")
-        if isinstance(training, dict) and isinstance(training.get("optimizer"), dict):
-            # folders written before the key existed trained with Keras' own Adam update
-            optimizer = {"fused_kernel": False, **training["optimizer"]}
-            kept["training"] = {**training, "optimizer": optimizer}
+            kept["objective"] = d["objective"]  # what they watch changes the numbers
+        kept["numeric_execution"] = {k: bool(d["execution"].get(k))
+                                     for k in _NUMERIC_EXECUTION_KEYS}
         return kept
 
-    return strip(a) == strip(b)
+    stripped = strip(a)
+    return stripped is not None and stripped == strip(b)
+
+
+def _with_defaults(raw: dict[str, Any]) -> dict[str, Any] | None:
+    """`raw` with every key, as a Config would have it; None if it is no valid config.
+    Folders written before a key existed ran as follows, not as today's default: before
+    `training.optimizer.fused_kernel`, with Keras' own Adam update; before `objective`,
+    restore-best and early stopping watched the validation loss."""
+    raw = copy.deepcopy(raw)
+    training = raw.setdefault("training", {}) or {}
+    optimizer = training.setdefault("optimizer", {}) or {}
+    optimizer.setdefault("fused_kernel", False)
+    raw.setdefault("objective", {"metric": "loss", "mode": "min"})
+    try:
+        return config_from_dict(raw).to_dict()
+    except UserError:
+        return None
 
 
 def meaning_changed(root: Path, previous_config: dict[str, Any]) -> str | None:

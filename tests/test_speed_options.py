@@ -66,3 +66,19 @@ def test_the_fused_adam_kernel_is_part_of_the_experiment():
     older = Config().to_dict()
     del older["training"]["optimizer"]["fused_kernel"]  # written with Keras' own update
     assert same_experiment(keras_update, older) and not same_experiment(base, older)
+
+
+def test_a_folder_written_before_newer_keys_existed_still_resumes():
+    """Keys added since (model.depth, data.loader, output.tensorboard, search, ...) count as
+    their defaults; an old restore-best run watched the validation loss, which the current
+    default objective does not, so that one is another experiment."""
+    base = Config().to_dict()
+    older = {k: v for k, v in base.items() if k not in ("objective", "search")}
+    older["model"] = {k: v for k, v in base["model"].items() if k not in ("depth", "width")}
+    older["data"] = {k: v for k, v in base["data"].items() if k != "loader"}
+    assert same_experiment(older, base)
+    older["training"] = {**base["training"], "restore_best": True}
+    newer = {**base, "training": {**base["training"], "restore_best": True}}
+    assert not same_experiment(older, newer)
+    newer["objective"] = {"metric": "loss", "mode": "min"}
+    assert same_experiment(older, newer)

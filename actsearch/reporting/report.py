@@ -99,7 +99,7 @@ def build_report(cfg: Config, root: Path, summary: pd.DataFrame, ranking: pd.Dat
 def describe_setup(cfg: Config) -> str:
     """One paragraph: what data, how validated, how trained, what decides the ranking."""
     data, t = cfg.data, cfg.training
-    source = data.path or data.dataset
+    source = data.path or data.loader or data.dataset
     sizes = ", ".join(f"{k} {getattr(data, k)}" for k in ("limit_train", "limit_test")
                       if getattr(data, k))
     val = ("the test set (as the article)" if data.validation == "test"
@@ -107,7 +107,7 @@ def describe_setup(cfg: Config) -> str:
            f"used once, at the end")
     restore = "; test metrics use the best-validation weights" if t.restore_best else ""
     return (f"Data: {source}{' (' + sizes + ')' if sizes else ''}; validation on {val}{restore}. "
-            f"{t.epochs} epochs, batch {t.batch_size}, "
+            f"Network: {cfg.model.architecture}. {t.epochs} epochs, batch {t.batch_size}, "
             f"loss {t.loss} ({LOSSES.get(t.loss).description}), "
             f"Adam lr {t.optimizer.learning_rate}{_clip_text(cfg)}; "
             f"seeds {', '.join(map(str, t.seeds))}. Objective: {cfg.objective.metric} "
