@@ -91,12 +91,6 @@ class ObjectiveConfig:
     def direction(self) -> str:
         return self.mode or ("min" if "loss" in self.metric else "max")
 
-    def better(self, a: float, b: float) -> bool:
-        """Is `a` better than `b`? NaN is never better."""
-        if math.isnan(a):
-            return False
-        return math.isnan(b) or (a > b if self.direction == "max" else a < b)
-
 
 @dataclass
 class OutputConfig:
