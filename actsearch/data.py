@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from actsearch.bundled import sample_data
 from actsearch.config import DataConfig
 from actsearch.errors import UserError
 from actsearch.registry import Registry
@@ -36,10 +37,19 @@ class KerasDownload:
     cache_subdir: str
 
 
-DATASETS: Registry[KerasDownload] = Registry("data set")
+@dataclass(frozen=True)
+class LocalSample:
+    """A data set shipped inside the package (read_local's formats), so it needs no network."""
+
+    folder: Path
+
+
+DATASETS: Registry[KerasDownload | LocalSample] = Registry("data set")
 DATASETS.register("mnist", KerasDownload(("mnist.npz",), "datasets"))
 DATASETS.register("fashion_mnist", KerasDownload(tuple(IDX_FILES.values()),
                                                  "datasets/fashion-mnist"))
+# 2,000 train / 500 test real digits cut from the MNIST test set (sample_data/README.md)
+DATASETS.register("mnist_sample", LocalSample(sample_data("mnist-mini")))
 _MNIST_SHA256 = "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"
 NUM_CLASSES = 10
 SPLIT_SEED = 0  # the held-out split is the same for every trial, so trials compare fairly
@@ -63,7 +73,12 @@ class Dataset:
 
 
 def load_dataset(cfg: DataConfig) -> Dataset:
-    raw = read_local(Path(cfg.path)) if cfg.path else download(cfg.dataset, cfg.origin)
+    if cfg.path:
+        raw = read_local(Path(cfg.path))
+    elif isinstance(source := DATASETS.get(cfg.dataset), LocalSample):
+        raw = read_local(source.folder)
+    else:
+        raw = download(cfg.dataset, cfg.origin)
     x_train, y_train = raw["x_train"][: cfg.limit_train], raw["y_train"][: cfg.limit_train]
     x_test, y_test = raw["x_test"][: cfg.limit_test], raw["y_test"][: cfg.limit_test]
     x_train, y_train = preprocess_images(x_train), one_hot(y_train)

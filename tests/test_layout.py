@@ -7,7 +7,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "actsearch"
 LAYERS = [
-    ["errors", "files", "registry", "lock", "tf_output"],
+    ["errors", "files", "registry", "lock", "tf_output", "bundled"],
     ["config"],
     ["expressions", "search_space", "activations", "losses", "models", "optimizer", "data",
      "environment"],

@@ -99,3 +99,6 @@ def test_notebook_runs_headlessly_with_a_tiny_config(tmp_path):
     images = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
               if "image/png" in o.get("data", {})]
     assert len(images) == 2  # the accuracy and loss plots, inline
+    printed = [o.get("text", "") for c in nb.cells if c.cell_type == "code"
+               for o in c.get("outputs", [])]
+    assert f"results go to {tmp_path / 'nb-out'}\n" in printed  # USE_DRIVE off outside Colab
