@@ -51,6 +51,7 @@ def test_fused_kernel_off_is_keras_own_adam_bit_for_bit():
     np.testing.assert_array_equal(run_steps(make_optimizer(cfg), GRADIENTS), plain)
 
 
+@pytest.mark.slow
 def test_a_model_trained_with_the_fused_kernel_saves_as_plain_keras_adam(tmp_path):
     data = load_dataset(DataConfig(path=str(FIXTURE), limit_train=128, limit_test=16))
     x, y = data.x_train, data.y_train
