@@ -1,7 +1,7 @@
 """The Python API for notebooks and scripts: the same machinery as the CLI.
 
     import actsearch
-    res = actsearch.run("configs/mnist.yaml", overrides={"training.epochs": 5})
+    res = actsearch.run("mnist", overrides={"training.epochs": 5})   # or a YAML path
     res.summary          # one row per trial (pandas)
     res.statistics       # one row per activation: mean, std, CI, p-value vs best
     res.histories        # every epoch of every trial (tidy)
@@ -17,6 +17,7 @@ from typing import Any
 
 import pandas as pd
 
+from actsearch.bundled import resolve_config
 from actsearch.config import Config, load_config
 from actsearch.data import ARRAYS, Arrays
 from actsearch.errors import UserError
@@ -82,11 +83,12 @@ class Results:
         return md.read_text() if md.is_file() else f"actsearch results in {self.path}"
 
 
-def run(config: str | Path | dict[str, Any] | Config = "configs/mnist.yaml",
+def run(config: str | Path | dict[str, Any] | Config = "mnist",
         overrides: dict[str, Any] | None = None, out: str | Path | None = None,
         overwrite: bool = False, quiet: bool = False, model: Builder | None = None,
         data: Arrays | None = None) -> Results:
-    """Run an experiment like `python -m actsearch run`; overrides use dotted keys.
+    """Run an experiment like `python -m actsearch run`: `config` is a YAML path, a bundled
+    config's name, a dict or a Config; overrides use dotted keys.
 
     model: your own builder, `build(act, input_shape, num_classes) -> keras.Model` (see
     actsearch.models), recorded as model.architecture `module:qualname`; data: the arrays
@@ -105,13 +107,13 @@ def run(config: str | Path | dict[str, Any] | Config = "configs/mnist.yaml",
     if isinstance(config, dict):
         cfg = load_config(None, values=values, base=config)
     else:
-        cfg = load_config(config, values=values)
+        cfg = load_config(resolve_config(config), values=values)
     run_experiment(cfg, overwrite=overwrite, quiet=quiet,
                    log=(lambda msg: None) if quiet else print, model=model, arrays=data)
     return Results(cfg.out_dir, cfg)
 
 
-def search(config: str | Path | dict[str, Any] | Config = "configs/search-fashion.yaml",
+def search(config: str | Path | dict[str, Any] | Config = "search-fashion",
            overrides: dict[str, Any] | None = None, out: str | Path | None = None,
            quiet: bool = False) -> SearchOutcome:
     """Discover activations like `python -m actsearch search` (resumes in the same `out`):

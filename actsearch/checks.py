@@ -12,6 +12,7 @@ from actsearch.errors import UserError
 from actsearch.executors import EXECUTORS
 from actsearch.losses import LOSSES
 from actsearch.models import builder_settings, get_builder
+from actsearch.tensorboard_logs import require_tensorboard
 
 
 def check(cfg: Config) -> Config:
@@ -34,4 +35,5 @@ def check(cfg: Config) -> Config:
                         f"logits it is computed from")
     executor = EXECUTORS.get(EXECUTORS.canonical(cfg.execution.executor, "execution.executor"))
     executor().check(cfg)
+    require_tensorboard(cfg)
     return cfg

@@ -1,4 +1,4 @@
-"""Command line: `python -m actsearch run|search|plot|list|activations`.
+"""Command line: `python -m actsearch run|search|plot|list|configs|activations`.
 
 User errors print one line and exit 2; Ctrl-C exits 130 with a hint to rerun and resume.
 """
@@ -12,6 +12,7 @@ from pathlib import Path
 
 from actsearch.activations import REGISTRY, check_activation_names
 from actsearch.api import load_results
+from actsearch.bundled import bundled_configs, config_description, resolve_config
 from actsearch.config import load_config
 from actsearch.errors import UserError
 from actsearch.experiment import run_experiment
@@ -25,7 +26,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="train every (activation, seed) of a config; resumes")
-    run.add_argument("config", help="YAML config, e.g. configs/mnist.yaml")
+    run.add_argument("config", help="a YAML file, or a bundled config's name (see "
+                     "`actsearch configs`), e.g. smoke or mnist")
     run.add_argument("--set", dest="overrides", action="append", default=[],
                      metavar="KEY=VALUE", help="override a config key, value parsed as YAML "
                      "(e.g. --set training.epochs=3 --set model.activations=[relu,gelu])")
@@ -49,6 +51,10 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("results_dir")
 
     sub.add_parser("list", help="list the registered activations")
+
+    configs = sub.add_parser("configs", help="list the bundled configs, or print one (to copy "
+                             "and edit: actsearch configs mnist > my.yaml)")
+    configs.add_argument("name", nargs="?", help="print this bundled config's YAML")
 
     shapes = sub.add_parser("activations",
                             help="plot activations and their derivatives (autodiff)")
@@ -74,7 +80,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     overrides = list(args.overrides)
     if args.out:
         overrides.append(f"output.dir={args.out}")
-    cfg = load_config(args.config, overrides)
+    cfg = load_config(resolve_config(args.config), overrides)
     log = (lambda msg: None) if args.quiet else (lambda msg: print(msg, flush=True))
     run_experiment(cfg, overwrite=args.overwrite, quiet=args.quiet, log=log)
     return 0
@@ -84,7 +90,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     overrides = list(args.overrides)
     if args.out:
         overrides.append(f"output.dir={args.out}")
-    cfg = load_config(args.config, overrides)
+    cfg = load_config(resolve_config(args.config), overrides)
     log = (lambda msg: None) if args.quiet else (lambda msg: print(msg, flush=True))
     run_search(cfg, quiet=args.quiet, log=log)
     return 0
@@ -105,6 +111,20 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_configs(args: argparse.Namespace) -> int:
+    bundled = bundled_configs()
+    if args.name:
+        if args.name not in bundled:
+            raise UserError(f"no bundled config {args.name} ({', '.join(bundled)})")
+        print(bundled[args.name].read_text(), end="")
+        return 0
+    width = max(len(name) for name in bundled)
+    for name, path in bundled.items():
+        print(f"{name:<{width}}  {config_description(path)}")
+    print("run one with `actsearch run NAME`; print its YAML with `actsearch configs NAME`")
+    return 0
+
+
 def cmd_activations(args: argparse.Namespace) -> int:
     names = args.names or list(REGISTRY)
     check_activation_names(names)
@@ -115,6 +135,7 @@ def cmd_activations(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"run": cmd_run, "search": cmd_search, "plot": cmd_plot, "list": cmd_list,
+            "configs": cmd_configs,
             "activations": cmd_activations}
 
 if __name__ == "__main__":

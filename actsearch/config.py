@@ -96,6 +96,8 @@ class ObjectiveConfig:
 class OutputConfig:
     dir: str | None = None  # default: results/<name>
     save_models: bool = False  # write <out>/models/<trial>.keras
+    tensorboard: bool = False  # TensorBoard scalars and HParams per trial in <out>/tensorboard/
+    #                            (needs the tensorboard package: pip install actsearch[tensorboard])
 
 
 @dataclass

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from actsearch.activations import import_function
+from actsearch.bundled import sample_data
 from actsearch.config import DataConfig
 from actsearch.errors import UserError
 from actsearch.registry import Registry
@@ -53,10 +54,19 @@ class KerasDownload:
     read: Reader | None = None
 
 
-DATASETS: Registry[KerasDownload] = Registry("data set")
+@dataclass(frozen=True)
+class LocalSample:
+    """A data set shipped inside the package (read_local's formats), so it needs no network."""
+
+    folder: Path
+
+
+DATASETS: Registry[KerasDownload | LocalSample] = Registry("data set")
 DATASETS.register("mnist", KerasDownload(("mnist.npz",), "datasets"))
 DATASETS.register("fashion_mnist", KerasDownload(tuple(IDX_FILES.values()),
                                                  "datasets/fashion-mnist"))
+# 2,000 train / 500 test real digits cut from the MNIST test set (sample_data/README.md)
+DATASETS.register("mnist_sample", LocalSample(sample_data("mnist-mini")))
 _MNIST_SHA256 = "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"
 SPLIT_SEED = 0  # the held-out split is the same for every trial, so trials compare fairly
 
@@ -120,6 +130,9 @@ def read_source(cfg: DataConfig, arrays: Any = None) -> tuple[dict[str, np.ndarr
         raise UserError("data.dataset arrays: this run's arrays were given to "
                         "actsearch.run(data=...) in Python; give them there again, or set "
                         "data.path or data.loader")
+    source = DATASETS.get(cfg.dataset)
+    if isinstance(source, LocalSample):
+        return read_local(source.folder), f"data set {cfg.dataset}"
     return download(cfg.dataset, cfg.origin), f"data set {cfg.dataset}"
 
 

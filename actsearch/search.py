@@ -41,6 +41,7 @@ import yaml
 
 from actsearch.activations import display_name
 from actsearch.analysis import score_column
+from actsearch.bundled import resolve_config
 from actsearch.checks import check
 from actsearch.config import Config, config_from_dict, load_config
 from actsearch.data import Dataset, load_dataset
@@ -594,7 +595,8 @@ def _intro(search: Search, verdict: str) -> list[str]:
 
 def search_config(config: str | Path | dict[str, Any] | Config, overrides: dict | None = None,
                   out: str | Path | None = None) -> Config:
-    """A config from a path, a dict or a Config, with dotted overrides and an output folder."""
+    """A config from a path, a bundled config's name, a dict or a Config, with dotted
+    overrides and an output folder."""
     values = dict(overrides or {})
     if out is not None:
         values["output.dir"] = str(out)
@@ -602,5 +604,5 @@ def search_config(config: str | Path | dict[str, Any] | Config, overrides: dict 
         config = config.to_dict()
     if isinstance(config, dict):
         return load_config(None, values=values, base=copy.deepcopy(config))
-    return load_config(config, values=values)
+    return load_config(resolve_config(config), values=values)
 

@@ -32,7 +32,8 @@ from actsearch.files import write_atomic
 from actsearch.trials import TrialResult
 
 RESULTS_FORMAT = 2  # 2: binary_crossentropy on the probabilities, gelu the exact form
-PER_TRIAL_DIRS = ("histories", "diagnostics", "trials", "state", "models", "plots")
+PER_TRIAL_DIRS = ("histories", "diagnostics", "trials", "state", "models", "plots",
+                  "tensorboard")
 REPORT_FILES = ("histories.csv", "diagnostics.csv", "summary.csv", "statistics.csv",
                 "summary.md", "report.html")
 

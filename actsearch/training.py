@@ -26,6 +26,7 @@ from actsearch.losses import get_loss
 from actsearch.models import MNIST_CLASSES, MNIST_INPUT_SHAPE, build_model
 from actsearch.optimizer import make_optimizer
 from actsearch.storage import EpochTable, ResultsDir
+from actsearch.tensorboard_logs import require_tensorboard, tensorboard_callback, trial_hparams
 from actsearch.trials import Status, Trial, TrialResult
 
 
@@ -117,7 +118,14 @@ def train_trial(trial: Trial, cfg: Config, data: Dataset, results: ResultsDir,
     model = build_compiled_model(cfg, trial.activation, data.input_shape, data.num_classes)
     t = cfg.training
     callbacks = trial_callbacks(trial, cfg, data, results)
-    callbacks.append(backup_callback(results.backup_path(trial.id) / "backup"))
+    backup = results.backup_path(trial.id) / "backup"
+    resuming = backup.exists()
+    callbacks.append(backup_callback(backup))
+    if cfg.output.tensorboard:  # after the backup: an epoch is logged once the backup holds it
+        require_tensorboard(cfg)
+        callbacks.append(tensorboard_callback(
+            results.root / "tensorboard" / trial.id, trial.id,
+            trial_hparams(cfg, trial.activation, trial.seed), resuming))
     callbacks.append(keras.callbacks.TerminateOnNaN())
     if t.early_stopping_patience:
         monitor, mode = watched(cfg)

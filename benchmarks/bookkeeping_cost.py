@@ -33,7 +33,7 @@ def run_variant(name: str, args: argparse.Namespace, out: Path) -> tuple[float, 
     sets = [f"data.path={args.data}", f"data.limit_train={args.limit}",
             f"data.limit_test={args.limit_test}", f"training.epochs={args.epochs}",
             f"model.activations=[{args.activation}]", *VARIANTS[name]]
-    cmd = [sys.executable, "-m", "actsearch", "run", "configs/mnist.yaml", "--quiet",
+    cmd = [sys.executable, "-m", "actsearch", "run", "mnist", "--quiet",
            "--overwrite", "--out", str(out)]
     for item in sets:
         cmd += ["--set", item]

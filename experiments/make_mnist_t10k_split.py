@@ -5,7 +5,7 @@ set (10,000 real digits) is. This splits it into 8,000 "train" and 2,000 "test" 
 (no overlap) in Keras' mnist.npz format, so `data.path` can point at it:
 
     python experiments/make_mnist_t10k_split.py ../shared/data/mnist-t10k /tmp/mnist-t10k-split.npz
-    python -m actsearch run configs/mnist-rigorous.yaml --set data.path=/tmp/mnist-t10k-split.npz
+    python -m actsearch run mnist-rigorous --set data.path=/tmp/mnist-t10k-split.npz
 """
 
 import sys

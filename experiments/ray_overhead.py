@@ -20,7 +20,7 @@ from pathlib import Path
 from actsearch.config import load_config
 from actsearch.experiment import run_experiment
 
-FIXTURE = Path(__file__).resolve().parent.parent / "tests" / "data" / "mnist-mini"
+FIXTURE = Path(__file__).resolve().parent.parent / "actsearch" / "sample_data" / "mnist-mini"
 
 
 def main() -> None:

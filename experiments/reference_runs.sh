@@ -8,27 +8,27 @@ data="${DATA:-../shared/data}"
 split=/tmp/mnist-t10k-split.npz
 [ -f "$split" ] || python experiments/make_mnist_t10k_split.py "$data/mnist-t10k" "$split"
 
-# 1. The article's config (configs/mnist.yaml) at CPU size, on real MNIST digits:
+# 1. The article's config (the bundled `mnist`) at CPU size, on real MNIST digits:
 #    8,000 training and 2,000 test images from the genuine MNIST test set, 12 epochs.
-python -m actsearch run configs/mnist.yaml --out results/reference/mnist-cpu \
+python -m actsearch run mnist --out results/reference/mnist-cpu \
     --set name=mnist-cpu --set data.path="$split" --set training.epochs=12
 
 # 1b. The same, trained with Keras 3's silent form of the loss (binary cross-entropy on the
 #     pre-softmax logits) for sigmoid and ReLU: the side-by-side in the README.
-python -m actsearch run configs/mnist.yaml --out results/reference/mnist-cpu-keras3-loss \
+python -m actsearch run mnist --out results/reference/mnist-cpu-keras3-loss \
     --set name=mnist-cpu-keras3-loss --set data.path="$split" --set training.epochs=12 \
     --set training.loss=binary_crossentropy_on_logits --set model.activations=[sigmoid,relu]
 
 # 2. The article's protocol on Fashion-MNIST (same format as MNIST, harder):
 #    20,000 of the 60,000 training images, all 10,000 test images, 10 epochs.
-python -m actsearch run configs/mnist.yaml --out results/reference/fashion-mnist \
+python -m actsearch run mnist --out results/reference/fashion-mnist \
     --set name=fashion-mnist --set data.dataset=fashion_mnist \
     --set data.path="$data/fashion-mnist" --set data.limit_train=20000 \
     --set training.epochs=10
 
 # 3. The rigorous config at CPU size: 4,000 of the 8,000 MNIST training images above
 #    (3,600 train / 400 held-out validation), 2,000 test images, 5 seeds, 8 epochs.
-python -m actsearch run configs/mnist-rigorous.yaml --out results/reference/mnist-rigorous-cpu \
+python -m actsearch run mnist-rigorous --out results/reference/mnist-rigorous-cpu \
     --set data.path="$split" --set data.limit_train=4000 --set training.epochs=8
 
 # Keep what a reader needs; the resume state and SVG copies stay out of git.

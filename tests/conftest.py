@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-FIXTURE = ROOT / "tests" / "data" / "mnist-mini"
+FIXTURE = ROOT / "actsearch" / "sample_data" / "mnist-mini"  # the data set mnist_sample
 
 
 def tiny_config(out: Path, **sections) -> dict:

@@ -1,13 +1,16 @@
 import pytest
 
+from actsearch.bundled import bundled_configs
 from actsearch.checks import check
 from actsearch.cli import main
 from actsearch.config import Config, load_config
 from actsearch.errors import UserError
 
+MNIST, SMOKE = bundled_configs()["mnist"], bundled_configs()["smoke"]
+
 
 def test_defaults_are_the_articles_settings():
-    cfg = load_config("configs/mnist.yaml")
+    cfg = load_config(MNIST)
     t = cfg.training
     assert (t.epochs, t.batch_size, t.loss) == (100, 128, "binary_crossentropy")
     opt = t.optimizer
@@ -18,7 +21,7 @@ def test_defaults_are_the_articles_settings():
 
 
 def test_overrides_are_parsed_as_yaml():
-    cfg = load_config("configs/smoke.yaml", [
+    cfg = load_config(SMOKE, [
         "model.activations=[relu,gelu]", "training.epochs=3",
         "training.optimizer.clipvalue=null", "training.optimizer.clipnorm=1"])
     assert cfg.model.activations == ["relu", "gelu"]
@@ -54,12 +57,12 @@ def test_overrides_are_parsed_as_yaml():
 ])
 def test_bad_values_are_refused_with_a_clear_message(override, message):
     with pytest.raises(UserError, match=None) as err:
-        check(load_config("configs/smoke.yaml", [override]))
+        check(load_config(SMOKE, [override]))
     assert message in str(err.value)
 
 
 def test_execution_keys_for_a_cluster():
-    cfg = load_config("configs/smoke.yaml", [
+    cfg = load_config(SMOKE, [
         "execution.executor=local", "execution.address=ray://head.example:10001",
         "execution.resources_per_trial={cpu: 2, gpu: 0.25}", "execution.max_retries=0"])
     e = cfg.execution
@@ -67,22 +70,22 @@ def test_execution_keys_for_a_cluster():
         "ray://head.example:10001", 2.0, 0.25, 0)
     assert Config().execution.max_retries == 2 and Config().execution.address is None
     for address in ("auto", "10.0.0.5:6379", "", None):
-        load_config("configs/smoke.yaml", values={"execution.address": address})
+        load_config(SMOKE, values={"execution.address": address})
 
 
 def test_cli_prints_one_line_and_exits_2(tmp_path, capsys):
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: x\ntraining: [epochs: 1\n")
     cases = [["run", str(tmp_path / "missing.yaml")], ["run", str(bad)],
-             ["run", "configs/smoke.yaml", "--set", "training.epochs=-1"],
-             ["run", "configs/smoke.yaml", "--set", "data.path=" + str(tmp_path)],
-             ["run", "configs/smoke.yaml", "--set", "model.activations=[relu,relu]"]]
+             ["run", "smoke", "--set", "training.epochs=-1"],
+             ["run", "smoke", "--set", "data.path=" + str(tmp_path)],
+             ["run", "smoke", "--set", "model.activations=[relu,relu]"]]
     for argv in cases:
         assert main(argv) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and err[0].startswith("actsearch: error: "), err
     out = str(tmp_path / "out")
-    argv = ["run", "configs/smoke.yaml", "--out", out, "--set", f"data.path={tmp_path}"]
+    argv = ["run", "smoke", "--out", out, "--set", f"data.path={tmp_path}"]
     assert main(argv) == 2
     assert "lacks train-images-idx3-ubyte.gz" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()  # nothing claimed when the data is bad

@@ -73,6 +73,7 @@ def http_server(tmp_path):
     server.shutdown()
 
 
+@pytest.mark.slow
 def test_download_through_http_into_keras_cache_then_train(tmp_path, http_server):
     www, origin = http_server
     raw = {k: read_idx(FIXTURE / f) for k, f in IDX_FILES.items()}

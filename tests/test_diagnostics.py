@@ -122,6 +122,7 @@ def test_prelu_learns_one_slope_per_channel():
     assert model.count_params() == 1_199_882 + 32 + 64 + 128
 
 
+@pytest.mark.slow
 def test_user_activation_trains_saves_and_reloads_with_plain_load_model(tmp_path):
     out = tmp_path / "out"
     cfg = tiny_config(out, model={"activations": ["user_activations:squareplus"]},
@@ -159,6 +160,7 @@ def test_user_activation_errors_are_one_line(name, message, tmp_path, monkeypatc
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_sweep_writes_diagnostics_tables_and_figures(tmp_path):
     out = tmp_path / "out"
     cfg = tiny_config(out, model={"activations": ["sigmoid", "relu"]},
@@ -177,6 +179,7 @@ def test_sweep_writes_diagnostics_tables_and_figures(tmp_path):
         assert (out / "plots" / name).stat().st_size > 10_000
 
 
+@pytest.mark.slow
 def test_activations_command_draws_every_registered_activation(tmp_path):
     assert main(["activations", "--out", str(tmp_path), "relu", "gelu", "prelu"]) == 0
     for name in ("activations.png", "derivatives.png", "activations_grid.png"):

@@ -217,6 +217,7 @@ np.save(sys.argv[3], model.predict(np.load(sys.argv[2]), verbose=0))
 """
 
 
+@pytest.mark.slow
 def test_model_with_expression_reloads_in_a_fresh_process(tmp_path):
     inputs = keras.Input((4,))
     hidden = keras.layers.Dense(3, name="dense")(inputs)

@@ -27,6 +27,7 @@ def _no_dropout(model: keras.Model) -> None:
             layer.rate = 0.0
 
 
+@pytest.mark.slow
 def test_fused_steps_give_each_branch_the_weights_of_separate_training(tmp_path):
     cfg = config_from_dict(tiny_config(  # the article's clipvalue; selu has AlphaDropout
         tmp_path / "out", model={"activations": ["relu", "selu"]},
@@ -54,6 +55,7 @@ def test_fused_steps_give_each_branch_the_weights_of_separate_training(tmp_path)
             np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6, err_msg=tid)
 
 
+@pytest.mark.slow
 def test_fused_run_writes_the_usual_per_trial_files_and_marks_only_the_diverged_branch(
         tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(ROOT / "tests"))
@@ -105,6 +107,7 @@ def test_setups_that_couple_branches_are_refused(tmp_path, override, message):
         check(config_from_dict(raw))
 
 
+@pytest.mark.slow
 def test_sigkilled_fused_group_resumes_from_its_backup_with_every_epoch_once(tmp_path):
     out = tmp_path / "out"
     epochs = 3

@@ -7,12 +7,12 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "actsearch"
 LAYERS = [
-    ["errors", "files", "registry", "lock", "tf_output"],
+    ["errors", "files", "registry", "lock", "tf_output", "bundled"],
     ["config"],
     ["expressions", "search_space", "activations", "losses", "models", "optimizer", "data",
      "environment"],
     ["trials", "storage"],
-    ["diagnostics", "training"],
+    ["diagnostics", "tensorboard_logs", "training"],
     ["executors", "executors.base", "executors.local", "executors.fused", "executors.ray",
      "executors.ray.faults", "executors.ray.worker", "executors.ray.driver"],
     ["statistics", "analysis"],

@@ -8,6 +8,7 @@ import sys
 import time
 
 import pandas as pd
+import pytest
 from conftest import ROOT, kill_run_when, run_cli, tiny_config, write_config
 
 from actsearch.lock import LOCK_NAME, results_lock
@@ -32,6 +33,7 @@ def try_lock_elsewhere(folder) -> str:
     return done.stdout.strip()
 
 
+@pytest.mark.slow
 def test_a_held_folder_is_refused_to_another_process_until_released(tmp_path):
     folder = tmp_path / "results" / "x"
     with results_lock(folder):
@@ -45,6 +47,7 @@ def test_a_held_folder_is_refused_to_another_process_until_released(tmp_path):
     assert try_lock_elsewhere(folder) == "locked"
 
 
+@pytest.mark.slow
 def test_a_second_run_into_a_live_folder_is_refused_and_the_first_completes(tmp_path):
     out = tmp_path / "out"
     path = write_config(tmp_path / "c.yaml", tiny_config(
@@ -71,6 +74,7 @@ def test_a_second_run_into_a_live_folder_is_refused_and_the_first_completes(tmp_
     assert (out / "trials" / "relu-seed0.json").is_file() and (out / "summary.md").is_file()
 
 
+@pytest.mark.slow
 def test_a_killed_runs_folder_is_taken_over_without_any_flag(tmp_path):
     out = tmp_path / "out"
     path = write_config(tmp_path / "c.yaml", tiny_config(

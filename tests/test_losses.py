@@ -65,6 +65,7 @@ def test_categorical_crossentropy_is_unchanged(tmp_path):
     assert reported == pytest.approx(expected, rel=1e-4)
 
 
+@pytest.mark.slow
 def test_the_article_loss_under_mixed_precision_is_still_on_the_probabilities(tmp_path):
     try:
         reported, y, p, z = _first_step_loss("binary_crossentropy", tmp_path,
@@ -82,6 +83,7 @@ def test_the_logits_form_with_mixed_precision_is_refused(tmp_path):
                                            execution={"mixed_precision": True})))
 
 
+@pytest.mark.slow
 def test_a_folder_trained_with_the_swapped_loss_is_not_resumed(tmp_path):
     out = tmp_path / "out"
     cfg = tiny_config(out)
@@ -109,6 +111,7 @@ def _mean_output_bias_after_training(loss: str, tmp_path) -> float:
     return float(np.mean(keras.ops.convert_to_numpy(model.get_layer("output").bias)))
 
 
+@pytest.mark.slow
 def test_the_two_forms_train_different_objectives_on_real_digits(tmp_path):
     """Not cosmetic: a function of the softmax probabilities cannot tell the logits apart
     from the logits plus a constant, so its gradient moves the ten output biases up and down

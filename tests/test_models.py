@@ -84,6 +84,7 @@ def test_unknown_activation_lists_the_valid_ones():
     assert all(name in message for name in REGISTRY)
 
 
+@pytest.mark.slow
 def test_saved_model_reloads_with_plain_load_model_in_a_fresh_process(tmp_path):
     x = np.random.default_rng(0).random((4, 28, 28, 1), dtype="float32")
     for name in ["gelu-tanh", "leaky-relu", "selu"]:

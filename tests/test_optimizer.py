@@ -13,7 +13,7 @@ from conftest import FIXTURE
 from actsearch.config import DataConfig, OptimizerConfig
 from actsearch.data import load_dataset
 from actsearch.models import build_article_cnn
-from actsearch.optimizer import make_optimizer
+from actsearch.optimizer import make_optimizer, use_fused_kernel
 
 GRADIENTS = np.array([[0.9, -0.2, 0.001, -3.0], [0.3, 0.3, -0.7, 0.05],
                       [-0.1, 2.0, 0.4, 0.0]], dtype="float32")  # one row per step
@@ -51,6 +51,7 @@ def test_fused_kernel_off_is_keras_own_adam_bit_for_bit():
     np.testing.assert_array_equal(run_steps(make_optimizer(cfg), GRADIENTS), plain)
 
 
+@pytest.mark.slow
 def test_a_model_trained_with_the_fused_kernel_saves_as_plain_keras_adam(tmp_path):
     data = load_dataset(DataConfig(path=str(FIXTURE), limit_train=128, limit_test=16))
     x, y = data.x_train, data.y_train
@@ -72,3 +73,24 @@ def test_a_model_trained_with_the_fused_kernel_saves_as_plain_keras_adam(tmp_pat
     done = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
                           text=True)
     assert done.stdout.split() == ["Adam", "2"]
+
+
+class SlotsElsewhereAdam(keras.optimizers.Adam):
+    """Adam as a later Keras might keep it: its slots under other private names."""
+
+    def build(self, var_list):
+        super().build(var_list)
+        self._slots = (self.__dict__.pop("_momentums"), self.__dict__.pop("_velocities"))
+
+
+def test_without_adams_private_slots_the_update_stays_keras_own(capfd):
+    assert use_fused_kernel(keras.optimizers.Adam())  # the Keras pinned in pyproject has them
+    optimizer = SlotsElsewhereAdam()
+    assert not use_fused_kernel(optimizer)
+    assert "update_step" not in vars(optimizer)  # Keras' own method, not swapped
+    notice = capfd.readouterr().err.strip().splitlines()
+    assert notice == [f"actsearch: notice: Keras {keras.__version__}'s SlotsElsewhereAdam lacks "
+                      f"_momentums, _velocities; training.optimizer.fused_kernel falls back to "
+                      f"Keras' own Adam update"]
+    assert not use_fused_kernel(SlotsElsewhereAdam())  # the notice once per process
+    assert capfd.readouterr().err == ""

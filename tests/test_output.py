@@ -27,6 +27,7 @@ def two_activations(tmp_path):
         out, model={"activations": ["relu", "elu"]}, data={"limit_train": 128})), out
 
 
+@pytest.mark.slow
 def test_a_run_shows_progress_and_no_tensorflow_noise(two_activations):
     path, _ = two_activations
     done = run_cli("run", str(path))
@@ -36,6 +37,7 @@ def test_a_run_shows_progress_and_no_tensorflow_noise(two_activations):
     assert "[2/2] elu seed 0: done" in done.stdout and "step" in done.stdout  # Keras' line
 
 
+@pytest.mark.slow
 def test_quiet_shows_only_actsearch_lines(two_activations):
     path, out = two_activations
     done = run_cli("run", str(path), "--quiet")
@@ -50,6 +52,7 @@ def test_quiet_shows_only_actsearch_lines(two_activations):
 
 @pytest.mark.skipif(sys.platform != "linux", reason="which lines TensorFlow prints depends on "
                     "its build; Linux builds probe CUDA and report CPU features")
+@pytest.mark.slow
 def test_tensorflow_lines_come_back_on_request(two_activations):
     asked = run_cli("list", env={"ACTSEARCH_TF_LOGS": "1"})
     assert asked.returncode == 0 and noise_lines(asked.stderr), asked.stderr

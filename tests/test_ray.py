@@ -42,6 +42,7 @@ def files(root: Path) -> list[str]:
     return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
 
 
+@pytest.mark.slow
 def test_ray_run_writes_a_local_runs_files_and_identical_histories(tmp_path, ray, capsys):
     local_out, ray_out = tmp_path / "local", tmp_path / "ray"
     assert main(["run", str(write_config(tmp_path / "l.yaml", tiny_config(local_out, **SMALL))),
@@ -74,6 +75,7 @@ def test_ray_run_writes_a_local_runs_files_and_identical_histories(tmp_path, ray
     assert printed.count("already finished, skipped") == 2 and "Ray at" not in printed
 
 
+@pytest.mark.slow
 def test_killed_workers_are_retried_failures_recorded_and_a_rerun_retries_them(
         tmp_path, ray, monkeypatch, capsys):
     out = tmp_path / "out"

@@ -25,6 +25,7 @@ def finished(tmp_path_factory):
     return actsearch.run(cfg, overrides={"training.epochs": 2}, quiet=True)
 
 
+@pytest.mark.slow
 def test_api_returns_dataframes_and_a_figure(finished):
     assert len(finished.summary) == 4 and set(finished.summary["seed"]) == {0, 1}
     assert len(finished.histories) == 8 and finished.histories["epoch"].max() == 2
@@ -37,11 +38,13 @@ def test_api_returns_dataframes_and_a_figure(finished):
     assert "## Ranking" in again._repr_markdown_()
 
 
+@pytest.mark.slow
 def test_api_refuses_bad_overrides_like_the_cli(finished):
     with pytest.raises(actsearch.errors.UserError, match="did you mean training.epochs"):
         actsearch.run(finished.config, overrides={"training.epoch": 1})
 
 
+@pytest.mark.slow
 def test_report_html_is_self_contained(finished):
     page = finished.report.read_text()
     # 4 curves + 2 without sigmoid + 2 diagnostics figures
@@ -57,6 +60,7 @@ def _chromium() -> str | None:
 
 @pytest.mark.skipif(_chromium() is None and not REQUIRE_BROWSER,
                     reason="no chromium (CI installs it and sets ACTSEARCH_REQUIRE_BROWSER=1)")
+@pytest.mark.slow
 def test_report_opens_in_a_headless_browser_with_every_plot_loaded(finished, tmp_path):
     browser = _chromium()
     assert browser, "ACTSEARCH_REQUIRE_BROWSER=1 but no chromium on PATH"
@@ -81,6 +85,7 @@ def test_report_opens_in_a_headless_browser_with_every_plot_loaded(finished, tmp
     assert blue.sum() > 200
 
 
+@pytest.mark.slow
 def test_notebook_runs_headlessly_with_a_tiny_config(tmp_path):
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")
@@ -99,3 +104,6 @@ def test_notebook_runs_headlessly_with_a_tiny_config(tmp_path):
     images = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
               if "image/png" in o.get("data", {})]
     assert len(images) == 2  # the accuracy and loss plots, inline
+    printed = [o.get("text", "") for c in nb.cells if c.cell_type == "code"
+               for o in c.get("outputs", [])]
+    assert f"results go to {tmp_path / 'nb-out'}\n" in printed  # USE_DRIVE off outside Colab

@@ -13,6 +13,7 @@ METRIC_COLUMNS = ["binary_accuracy", "categorical_accuracy", "loss", "val_binary
                   "val_categorical_accuracy", "val_loss"]
 
 
+@pytest.mark.slow
 def test_run_writes_every_output(tmp_path, capsys):
     out = tmp_path / "out"
     cfg = tiny_config(out, model={"activations": ["relu", "gelu"]},
@@ -43,6 +44,7 @@ def test_run_writes_every_output(tmp_path, capsys):
     assert "| relu |" in md and "binary_accuracy" in md
 
 
+@pytest.mark.slow
 def test_same_seed_gives_the_same_history_epoch_for_epoch(tmp_path):
     histories = []
     for run in ("a", "b"):
@@ -53,6 +55,7 @@ def test_same_seed_gives_the_same_history_epoch_for_epoch(tmp_path):
     pd.testing.assert_frame_equal(histories[0], histories[1], check_exact=True)
 
 
+@pytest.mark.slow
 def test_rerun_skips_finished_trials_and_refuses_another_config(tmp_path, capsys):
     out = tmp_path / "out"
     path = write_config(tmp_path / "c.yaml", tiny_config(out))
@@ -73,6 +76,7 @@ def test_rerun_skips_finished_trials_and_refuses_another_config(tmp_path, capsys
     assert record.stat().st_mtime_ns != stamp
 
 
+@pytest.mark.slow
 def test_diverging_trial_is_marked_and_the_sweep_goes_on(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(ROOT / "tests"))
     out = tmp_path / "out"
@@ -89,6 +93,7 @@ def test_diverging_trial_is_marked_and_the_sweep_goes_on(tmp_path, monkeypatch):
     assert summary.loc["relu", "status"] == "ok" and summary.loc["relu", "epochs"] == 3
 
 
+@pytest.mark.slow
 def test_sigkill_mid_epoch_then_rerun_resumes_with_every_epoch_once(tmp_path):
     out = tmp_path / "out"
     epochs = 4
@@ -116,6 +121,7 @@ def test_sigkill_mid_epoch_then_rerun_resumes_with_every_epoch_once(tmp_path):
     assert f"Epoch {killed_rows}/{epochs}" not in rerun.stdout.split("[2/2]")[1]
 
 
+@pytest.mark.slow
 def test_plot_command_redraws_from_disk(tmp_path):
     out = tmp_path / "out"
     assert main(["run", str(write_config(tmp_path / "c.yaml", tiny_config(out))), "--quiet"]) == 0
@@ -135,6 +141,7 @@ def test_list_names_every_activation(argv, capsys):
         assert f"\n{name} " in "\n" + listed
 
 
+@pytest.mark.slow
 def test_an_expression_trains_like_any_activation_under_its_canonical_text(tmp_path):
     out = tmp_path / "out"
     cfg = tiny_config(out, model={"activations": ["relu", "sigmoid(x)*x"]},

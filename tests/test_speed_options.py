@@ -47,6 +47,7 @@ def test_mixed_precision_is_another_experiment_other_levers_are_not():
     assert same_experiment(base, older)
 
 
+@pytest.mark.slow
 def test_a_mixed_precision_run_trains_and_measures_in_float32(tmp_path):
     out = tmp_path / "out"
     cfg = tiny_config(out, execution={"mixed_precision": True, "steps_per_execution": 2},

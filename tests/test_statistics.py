@@ -206,6 +206,7 @@ def test_constant_differences_are_decided_without_a_warning():
     assert "d_z" not in comparison_sentence(shifted)  # undefined effect size is left out
 
 
+@pytest.mark.slow
 def test_seeds_split_validation_restore_best_and_statistics_end_to_end(tmp_path):
     out = tmp_path / "out"
     cfg = tiny_config(out, data={"validation": "split", "validation_split": 0.25,

@@ -59,6 +59,8 @@ def check_fused_config(cfg: Config) -> None:
         "execution.mixed_precision": (cfg.execution.mixed_precision or None,
                                       "shares one loss scale, so one branch's overflow skips "
                                       "every branch's step"),
+        "output.tensorboard": (cfg.output.tensorboard or None,
+                               "Keras' TensorBoard callback logs the one fused model"),
     }
     for key, (value, why) in reasons.items():
         if value is not None:

@@ -113,7 +113,13 @@ class RayExecutor(Executor):
     requires = ("ray", "ray")
 
     def check(self, cfg: Config) -> None:
-        """Workers import the builder by name: a function they cannot import is refused."""
+        """Workers import the builder by name: a function they cannot import is refused. A
+        retried trial restarts from epoch 1 while its earlier attempt's TensorBoard events stay
+        on the driver, so TensorBoard logs are refused here (the histories are exact)."""
+        if cfg.output.tensorboard:
+            raise UserError("execution.executor ray cannot be used with output.tensorboard "
+                            "(a retried trial would log its epochs twice); use execution."
+                            "executor local")
         try:
             check_importable(cfg.model.architecture)
         except UserError as exc:
