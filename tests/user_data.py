@@ -4,7 +4,7 @@ from pathlib import Path
 
 import numpy as np
 
-FIXTURE = Path(__file__).resolve().parent / "data" / "mnist-mini"
+FIXTURE = Path(__file__).resolve().parent.parent / "actsearch" / "sample_data" / "mnist-mini"
 CLASSES = 5
 
 
