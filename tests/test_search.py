@@ -11,6 +11,7 @@ from conftest import kill_run_when, run_cli, tiny_config, write_config
 
 import actsearch
 from actsearch.activations import file_safe
+from actsearch.bundled import resolve_config
 from actsearch.cli import main
 from actsearch.config import Config, config_from_dict, load_config
 from actsearch.search import check_search
@@ -176,6 +177,6 @@ def test_default_search_section_leaves_run_configs_as_before():
 
 
 def test_shipped_search_config_passes_every_check_before_training():
-    cfg = load_config("configs/search-fashion.yaml")
+    cfg = load_config(resolve_config("search-fashion"))
     assert len(check_search(cfg).binary) == 6
     assert cfg.data.validation == "split"  # the confirm run's test set stays unseen
