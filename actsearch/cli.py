@@ -76,22 +76,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-def cmd_run(args: argparse.Namespace) -> int:
+def _config_and_log(args: argparse.Namespace):
+    """The config named by `run`/`search` arguments (path or bundled name, --set, --out),
+    and where progress lines go (nowhere with --quiet)."""
     overrides = list(args.overrides)
     if args.out:
         overrides.append(f"output.dir={args.out}")
     cfg = load_config(resolve_config(args.config), overrides)
-    log = (lambda msg: None) if args.quiet else (lambda msg: print(msg, flush=True))
+    return cfg, (lambda msg: None) if args.quiet else (lambda msg: print(msg, flush=True))
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    cfg, log = _config_and_log(args)
     run_experiment(cfg, overwrite=args.overwrite, quiet=args.quiet, log=log)
     return 0
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    overrides = list(args.overrides)
-    if args.out:
-        overrides.append(f"output.dir={args.out}")
-    cfg = load_config(resolve_config(args.config), overrides)
-    log = (lambda msg: None) if args.quiet else (lambda msg: print(msg, flush=True))
+    cfg, log = _config_and_log(args)
     run_search(cfg, quiet=args.quiet, log=log)
     return 0
 

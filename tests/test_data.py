@@ -1,6 +1,3 @@
-import functools
-import http.server
-import threading
 
 import numpy as np
 import pytest
@@ -59,18 +56,6 @@ def test_corrupt_files_fail_clearly(tmp_path):
         (tmp_path / name).write_bytes(b"garbage")
     with pytest.raises(UserError, match="not a readable gzip"):
         load_dataset(DataConfig(path=str(tmp_path)))
-
-
-@pytest.fixture
-def http_server(tmp_path):
-    """A real HTTP server on 127.0.0.1 serving tmp_path/www."""
-    www = tmp_path / "www"
-    www.mkdir()
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(www))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield www, f"http://127.0.0.1:{server.server_address[1]}/"
-    server.shutdown()
 
 
 @pytest.mark.slow

@@ -2,12 +2,9 @@
 of any image shape, data.loader, arrays through the API, and one-line refusals of data sets
 that do not fit together. Real digits from the shipped fixture only."""
 
-import functools
-import http.server
 import io
 import pickle
 import tarfile
-import threading
 
 import numpy as np
 import pytest
@@ -19,18 +16,6 @@ from actsearch.cli import main
 from actsearch.config import DataConfig
 from actsearch.data import IDX_FILES, download, load_dataset, read_idx
 from actsearch.errors import UserError
-
-
-@pytest.fixture
-def http_server(tmp_path):
-    """A real HTTP server on 127.0.0.1 serving tmp_path/www."""
-    www = tmp_path / "www"
-    www.mkdir()
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(www))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield www, f"http://127.0.0.1:{server.server_address[1]}/"
-    server.shutdown()
 
 
 @pytest.fixture
