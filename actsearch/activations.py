@@ -13,7 +13,6 @@ small language of actsearch/expressions.py (`x * sigmoid(1.5 * x)`).
 from __future__ import annotations
 
 import hashlib
-import importlib
 import math
 import re
 from collections.abc import Callable, Iterable
@@ -21,9 +20,8 @@ from dataclasses import dataclass
 
 import keras
 
-from actsearch.errors import UserError
 from actsearch.expressions import ExpressionActivation, canonical, looks_like_expression, parse
-from actsearch.registry import Registry
+from actsearch.registry import Registry, import_function
 
 
 @keras.saving.register_keras_serializable(package="actsearch", name="gelu_tanh")
@@ -101,23 +99,6 @@ _ALIASES = {"gelu-tanh": ("gelu_tanh",), "gelu": ("gelu-exact",), "leaky-relu": 
             "swish": ("silu",)}
 for _spec in _SPECS:
     REGISTRY.register(_spec.name, _spec, aliases=_ALIASES.get(_spec.name, ()))
-
-
-def import_function(target: str) -> Callable:
-    """`package.module:function` -> the function, or a one-line UserError saying why not."""
-    module_name, _, attr = target.partition(":")
-    if not module_name or not attr:
-        raise UserError(f"activation {target!r}: expected module:function")
-    try:
-        module = importlib.import_module(module_name)
-    except Exception as exc:  # noqa: BLE001 - any import failure is the user's to fix
-        raise UserError(f"activation {target!r}: cannot import {module_name}: {exc}") from None
-    fn = getattr(module, attr, None)
-    if fn is None:
-        raise UserError(f"activation {target!r}: {module_name} has no attribute {attr!r}")
-    if not callable(fn):
-        raise UserError(f"activation {target!r}: {attr} is a {type(fn).__name__}, not callable")
-    return fn
 
 
 @keras.saving.register_keras_serializable(package="actsearch", name="ImportedActivation")

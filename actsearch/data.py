@@ -18,11 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from actsearch.activations import import_function
 from actsearch.bundled import sample_data
 from actsearch.config import DataConfig
 from actsearch.errors import UserError
-from actsearch.registry import Registry
+from actsearch.registry import Registry, import_function
 
 KERAS_ORIGIN = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
 CIFAR_ORIGIN = "https://www.cs.toronto.edu/~kriz/"  # where keras.datasets.cifar10/100 download
@@ -152,10 +151,7 @@ def arrays_dict(value: Any, where: str) -> dict[str, np.ndarray]:
 
 def call_loader(target: str) -> dict[str, np.ndarray]:
     """data.loader: a user's `module:function` that returns the four arrays."""
-    try:
-        fn = import_function(target)
-    except UserError as exc:
-        raise UserError(f"data.loader {str(exc).removeprefix('activation ')}") from None
+    fn = import_function(target, "data.loader")
     try:
         value = fn()
     except Exception as exc:  # noqa: BLE001 - the user's code: say what it raised, in one line

@@ -23,10 +23,9 @@ from actsearch.activations import (
     ActivationSpec,
     file_safe,
     get_spec,
-    import_function,
 )
 from actsearch.errors import UserError
-from actsearch.registry import Registry
+from actsearch.registry import Registry, import_function
 
 MNIST_INPUT_SHAPE = (28, 28, 1)  # the article's data; builders get the shape of the data
 MNIST_CLASSES = 10
@@ -160,10 +159,7 @@ def builder_scope(build: Builder) -> Iterator[str]:
 
 def import_builder(target: str) -> Builder:
     """`module:function` -> the function, or a one-line UserError naming model.architecture."""
-    try:
-        return import_function(target)
-    except UserError as exc:
-        raise UserError(f"model.architecture {str(exc).removeprefix('activation ')}") from None
+    return import_function(target, "model.architecture")
 
 
 def get_builder(architecture: str) -> Builder:

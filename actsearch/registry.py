@@ -5,7 +5,8 @@ with the nearest valid name for anything else (as timm's create_act does for act
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterator
+import importlib
+from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
 
 from actsearch.errors import UserError
@@ -62,3 +63,21 @@ class Registry(Generic[T]):
 
     def aliases(self) -> dict[str, str]:
         return dict(self._aliases)
+
+
+def import_function(target: str, what: str = "activation") -> Callable:
+    """`package.module:function` -> the function, or a one-line UserError saying why not;
+    `what` names the setting in the error (activation, model.architecture, data.loader)."""
+    module_name, _, attr = target.partition(":")
+    if not module_name or not attr:
+        raise UserError(f"{what} {target!r}: expected module:function")
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:  # noqa: BLE001 - any import failure is the user's to fix
+        raise UserError(f"{what} {target!r}: cannot import {module_name}: {exc}") from None
+    fn = getattr(module, attr, None)
+    if fn is None:
+        raise UserError(f"{what} {target!r}: {module_name} has no attribute {attr!r}")
+    if not callable(fn):
+        raise UserError(f"{what} {target!r}: {attr} is a {type(fn).__name__}, not callable")
+    return fn
