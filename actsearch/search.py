@@ -57,7 +57,7 @@ from actsearch.search_space import AgingEvolution, Candidate, SearchSpace, sampl
 from actsearch.statistics import ranking_verdict
 from actsearch.storage import ResultsDir, same_experiment
 from actsearch.training import build_uncompiled_model
-from actsearch.trials import Trial
+from actsearch.trials import Status, Trial
 
 STATE_VERSION = 1
 PENALTY = 1000.0  # per rung not reached; objectives are far smaller than this
@@ -378,6 +378,10 @@ class Search:
         results = ResultsDir(cfg.out_dir)
         prepare_rung(results, cfg)
         seed = cfg.training.seeds[0]
+        for i in members:  # a failed trial (a lost Ray worker) is trained again on resume
+            rungs = self.candidates[i]["rungs"]
+            if len(rungs) > k and rungs[k]["status"] == str(Status.FAILED):
+                del rungs[k:]
         todo = [self.candidates[i] for i in members if len(self.candidates[i]["rungs"]) <= k]
         if not todo:
             return
