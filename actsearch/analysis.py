@@ -70,6 +70,8 @@ def trial_summary(cfg: Config, results: ResultsDir, trials: list[Trial]) -> pd.D
         for key, value in record.test.items():
             row[f"test_{key}"] = value
         row["diverged_epoch"] = record.diverged_epoch
+        if record.status == Status.PRUNED:
+            row["pruned_epoch"], row["pruned_reason"] = record.pruned_epoch, record.pruned_reason
         row["mean_epoch_seconds"] = float(hist["seconds"].mean())
         row["params"] = record.params
         if record.error:

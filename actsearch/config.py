@@ -31,6 +31,7 @@ OPTIMIZERS = ("adam",)
 MODES = ("max", "min")
 SEARCH_ALGORITHMS = ("evolution", "random")
 SEARCH_SCORES = ("last", "best")
+PRUNING_RULES = ("median", "chance")
 
 
 @dataclass
@@ -90,6 +91,18 @@ class ObjectiveConfig:
     @property
     def direction(self) -> str:
         return self.mode or ("min" if "loss" in self.metric else "max")
+
+
+@dataclass
+class PruningConfig:
+    """Opt-in: stop a trial that cannot matter at an epoch's end (actsearch.pruning); it is
+    marked pruned, kept on disk and left out of the statistics. Judged on the objective."""
+
+    enabled: bool = False
+    rules: list[str] = field(default_factory=lambda: ["median"])  # median and/or chance
+    grace_epochs: int = 3  # never pruned before this many epochs
+    min_peers: int = 2  # median: finished trials of the same sweep point needed to compare
+    chance_margin: float = 0.05  # chance: still at chance within this share of the way to 1
 
 
 @dataclass
@@ -194,6 +207,7 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
+    pruning: PruningConfig = field(default_factory=PruningConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
     plots: PlotsConfig = field(default_factory=PlotsConfig)
     diagnostics: DiagnosticsConfig = field(default_factory=DiagnosticsConfig)
@@ -405,6 +419,25 @@ def validate(cfg: Config) -> None:
         raise UserError("diagnostics.dead_threshold must be 0 or more")
     validate_execution(cfg.execution)
     validate_search(cfg.search)
+    validate_pruning(cfg.pruning, cfg.objective)
+
+
+def validate_pruning(p: PruningConfig, objective: ObjectiveConfig) -> None:
+    """The chance rule needs a chance level: accuracies have one, losses do not."""
+    for rule in p.rules:
+        _one_of("pruning.rules", rule, PRUNING_RULES)
+    if not p.rules or len(set(p.rules)) != len(p.rules):
+        raise UserError("pruning.rules must list median and/or chance, each once")
+    if p.grace_epochs < 1:
+        raise UserError(f"pruning.grace_epochs must be at least 1, got {p.grace_epochs}")
+    if p.min_peers < 1:
+        raise UserError(f"pruning.min_peers must be at least 1, got {p.min_peers}")
+    if not 0.0 <= p.chance_margin < 1.0:
+        raise UserError(f"pruning.chance_margin must be in [0, 1), got {p.chance_margin}")
+    if "chance" in p.rules and ("accuracy" not in objective.metric
+                                or objective.direction != "max"):
+        raise UserError(f"pruning.rules chance needs an accuracy objective (a loss has no chance "
+                        f"level), got objective.metric {objective.metric}; use the median rule")
 
 
 _HOST_PORT = re.compile(r"[\w.\-]+:\d+|\[[0-9a-fA-F:]+\]:\d+")

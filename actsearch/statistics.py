@@ -47,12 +47,14 @@ def describe(values: np.ndarray) -> dict[str, float]:
 
 
 def aggregate(summary: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
-    """One row per activation: seeds, diverged count, mean/std/CI of each column; ranked."""
+    """One row per activation: seeds (ok trials), diverged and pruned counts, mean/std/CI
+    of each column over the ok trials."""
     rows = []
     for activation, group in summary.groupby("activation", sort=False):
         ok = group[group["status"] == Status.OK]
         row: dict = {"activation": activation, "seeds": len(ok),
-                     "diverged": int((group["status"] == Status.DIVERGED).sum())}
+                     "diverged": int((group["status"] == Status.DIVERGED).sum()),
+                     "pruned": int((group["status"] == Status.PRUNED).sum())}
         for col in columns:
             if col in ok:
                 for key, value in describe(ok[col].dropna().to_numpy()).items():

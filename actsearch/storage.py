@@ -133,7 +133,8 @@ class ResultsDir:
 
 # Sections that only change where or how results are shown; a folder resumes across them.
 _PRESENTATION_KEYS = {("output",), ("plots",), ("execution",), ("diagnostics",), ("objective",),
-                      ("search",)}  # a search section changes no trial of a run
+                      ("search",),  # a search section changes no trial of a run
+                      ("pruning",)}  # stops trials, changes no number of those it keeps
 # ... except these, which change the numbers
 _NUMERIC_EXECUTION_KEYS = ("mixed_precision",)
 

@@ -16,7 +16,7 @@ class Status(str, Enum):
     OK = "ok"
     DIVERGED = "diverged"  # a non-finite loss: stopped at that epoch
     FAILED = "failed"  # never finished (the error says why); a rerun tries it again
-    PRUNED = "pruned"  # stopped early because it could not matter (reserved)
+    PRUNED = "pruned"  # stopped early because it could not matter (pruning): final
 
     def __str__(self) -> str:
         return self.value
@@ -56,6 +56,8 @@ class TrialResult:
     seconds: float = 0.0
     error: str | None = None  # why a failed trial failed
     attempts: int = 1  # more than 1 when a lost worker made the trial start again
+    pruned_epoch: int | None = None  # the last epoch a pruned trial trained
+    pruned_reason: str | None = None  # e.g. "median rule: 0.41 < median 0.78"
 
 
 def plan_trials(cfg: Config) -> list[Trial]:

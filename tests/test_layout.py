@@ -12,7 +12,7 @@ LAYERS = [
     ["expressions", "search_space", "activations", "losses", "models", "optimizer", "data",
      "environment"],
     ["trials", "storage"],
-    ["diagnostics", "tensorboard_logs", "training"],
+    ["diagnostics", "tensorboard_logs", "training", "pruning"],
     ["executors", "executors.base", "executors.local", "executors.fused", "executors.ray",
      "executors.ray.faults", "executors.ray.worker", "executors.ray.driver"],
     ["statistics", "analysis"],

@@ -5,6 +5,7 @@ loop; an executor overrides only how pending trials run: `run_trial` for one at 
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 from collections.abc import Callable, Iterator
 from typing import ClassVar
@@ -12,7 +13,9 @@ from typing import ClassVar
 from actsearch.config import Config
 from actsearch.data import Dataset
 from actsearch.errors import UserError
+from actsearch.pruning import PruningCallback, pruning_callback, sweep_point
 from actsearch.storage import ResultsDir
+from actsearch.training import watched
 from actsearch.trials import Status, Trial, TrialResult
 
 Log = Callable[[str], None]
@@ -50,6 +53,7 @@ class Executor:
                 log(f"{trial.head}: already finished, skipped")
                 done[trial.id] = record
         heads = {trial.id: trial.head for trial in pending}
+        self.finished, self.planned = done, {t.id: t for t in trials}  # pruning's peers
         if pending:
             for result in self.run_pending(pending, cfg, data, results, verbose, log):
                 results.save_record(result)  # each as it ends: a crash keeps the finished ones
@@ -68,11 +72,36 @@ class Executor:
                   verbose: int) -> TrialResult:
         raise NotImplementedError
 
+    def pruning_callbacks(self, trial: Trial, cfg: Config, data: Dataset, results: ResultsDir
+                          ) -> list[PruningCallback]:
+        """[] unless pruning is on; else one callback whose peers are the trials `run` has
+        seen finish ok at the same sweep point (pass its result to `mark_pruned`)."""
+        if not cfg.pruning.enabled:
+            return []
+        monitor, _ = watched(cfg)
+        finished, planned = getattr(self, "finished", {}), getattr(self, "planned", {})
+        peers = [results.load_history(tid) for tid, record in finished.items()
+                 if record.status == Status.OK and tid != trial.id
+                 and sweep_point(planned[tid]) == sweep_point(trial)]
+        return [pruning_callback(cfg, monitor, data.y_val, peers,
+                                 results.load_history(trial.id))]
+
+
+def mark_pruned(result: TrialResult, callbacks: list[PruningCallback]) -> TrialResult:
+    """The result as pruned if a pruning callback stopped it (a diverged trial stays so)."""
+    pruned = next((c.pruned for c in callbacks if c.pruned is not None), None)
+    if pruned is None or result.status != Status.OK:
+        return result
+    return dataclasses.replace(result, status=Status.PRUNED, pruned_epoch=pruned.epoch,
+                               pruned_reason=pruned.reason)
+
 
 def describe_result(head: str, result: TrialResult) -> str:
     if result.status == Status.FAILED:
         return f"{head}: FAILED: {result.error}"
     if result.status == Status.DIVERGED:
         return f"{head}: DIVERGED at epoch {result.diverged_epoch} (non-finite loss), stopped"
+    if result.status == Status.PRUNED:
+        return f"{head}: PRUNED at epoch {result.pruned_epoch} ({result.pruned_reason})"
     parts = [f"{k} {v:.4f}" for k, v in result.test.items()]
     return f"{head}: done in {result.seconds:.0f}s, test " + ", ".join(parts)

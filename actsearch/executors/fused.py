@@ -61,6 +61,7 @@ def check_fused_config(cfg: Config) -> None:
                                       "every branch's step"),
         "output.tensorboard": (cfg.output.tensorboard or None,
                                "Keras' TensorBoard callback logs the one fused model"),
+        "pruning.enabled": (cfg.pruning.enabled or None, "its branches train as one model"),
     }
     for key, (value, why) in reasons.items():
         if value is not None:

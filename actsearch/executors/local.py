@@ -6,7 +6,7 @@ import keras
 
 from actsearch.config import Config
 from actsearch.data import Dataset
-from actsearch.executors.base import Executor
+from actsearch.executors.base import Executor, mark_pruned
 from actsearch.storage import ResultsDir
 from actsearch.training import train_trial
 from actsearch.trials import Trial, TrialResult
@@ -20,6 +20,7 @@ class LocalExecutor(Executor):
 
     def run_trial(self, trial: Trial, cfg: Config, data: Dataset, results: ResultsDir,
                   verbose: int) -> TrialResult:
-        result = train_trial(trial, cfg, data, results, verbose=verbose)
+        pruning = self.pruning_callbacks(trial, cfg, data, results)
+        result = train_trial(trial, cfg, data, results, verbose=verbose, extra_callbacks=pruning)
         keras.backend.clear_session()
-        return result
+        return mark_pruned(result, pruning)

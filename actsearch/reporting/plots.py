@@ -8,6 +8,7 @@ actsearch or writing a report leaves a notebook's plotting backend alone.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib
@@ -26,8 +27,10 @@ def line_style(activation: str, everyone: list[str]) -> tuple[tuple, str]:
     return colors[i % len(colors)], "-" if i < len(colors) else "--"
 
 
-def draw_curves(ax, histories: pd.DataFrame, column: str, activations: list[str]) -> None:
-    """`column` against epoch on `ax`, one curve (or mean and band) per activation."""
+def draw_curves(ax, histories: pd.DataFrame, column: str, activations: list[str],
+                pruned: Sequence[str] = ()) -> None:
+    """`column` against epoch on `ax`, one curve (or mean and band) per activation; an x
+    where each `pruned` trial stopped."""
     everyone = list(dict.fromkeys(histories["activation"])) if not histories.empty else []
     for activation in activations:
         runs = histories[histories["activation"] == activation]
@@ -46,6 +49,7 @@ def draw_curves(ax, histories: pd.DataFrame, column: str, activations: list[str]
                     ms=3, label=label)
             ax.fill_between(stats.index, stats["mean"] - stats["std"],
                             stats["mean"] + stats["std"], color=color, alpha=0.18, lw=0)
+        _mark_pruned(ax, runs[runs["trial"].isin(pruned)], column, color)
     ax.set_xlabel("epoch")
     ax.set_ylabel(PRETTY.get(column.removeprefix("val_"), column))
     ax.grid(True, alpha=0.3)
@@ -54,12 +58,22 @@ def draw_curves(ax, histories: pd.DataFrame, column: str, activations: list[str]
     ax.legend(title="activation", fontsize=9)
 
 
+def _mark_pruned(ax, runs: pd.DataFrame, column: str, color) -> None:
+    """An x at the last epoch of each pruned trial (its curve ends there)."""
+    if runs.empty:
+        return
+    ends = runs.loc[runs.groupby("trial")["epoch"].idxmax()]
+    labelled = "pruned" in ax.get_legend_handles_labels()[1]
+    ax.plot(ends["epoch"], ends[column], "x", color=color, ms=9, mew=2,
+            label=None if labelled else "pruned", zorder=5)
+
+
 def plot_curves(histories: pd.DataFrame, column: str, title: str, stem: Path,
-                activations: list[str]) -> list[Path]:
+                activations: list[str], pruned: Sequence[str] = ()) -> list[Path]:
     """Draw `column` against epoch, one curve per activation; write stem.png and stem.svg."""
     fig = new_figure(figsize=(8, 5.5))
     ax = fig.subplots()
-    draw_curves(ax, histories, column, activations)
+    draw_curves(ax, histories, column, activations, pruned)
     ax.set_title(title)
     return save_figure(fig, stem)
 
@@ -80,9 +94,10 @@ def save_figure(fig: Figure, stem: Path) -> list[Path]:
 
 
 def plot_results(histories: pd.DataFrame, plots_dir: Path, metric: str, exclude: list[str],
-                 validation: str) -> list[Path]:
+                 validation: str, pruned: Sequence[str] = ()) -> list[Path]:
     """The standard set: validation and training accuracy and loss, plus the validation pair
-    again without the excluded activations (the article dropped sigmoid to zoom in)."""
+    again without the excluded activations (the article dropped sigmoid to zoom in); `pruned`
+    trials' curves end with an x."""
     if histories.empty:
         return []
     activations = list(dict.fromkeys(histories["activation"]))
@@ -95,12 +110,12 @@ def plot_results(histories: pd.DataFrame, plots_dir: Path, metric: str, exclude:
         where = val_name if split == "val" else "training"
         title = f"{PRETTY.get(col, col)} per epoch ({where})"
         written += plot_curves(histories, column, title, plots_dir / f"{split}_{kind}",
-                               activations)
+                               activations, pruned)
     kept = [a for a in activations if a not in exclude]
     if kept and len(kept) < len(activations):
         suffix = "without_" + "_".join(a for a in activations if a in exclude)
         for col, kind in ((metric, "accuracy"), ("loss", "loss")):
             title = f"{PRETTY.get(col, col)} per epoch ({val_name}), {suffix.replace('_', ' ')}"
             written += plot_curves(histories, f"val_{col}", title,
-                                   plots_dir / f"val_{kind}_{suffix}", kept)
+                                   plots_dir / f"val_{kind}_{suffix}", kept, pruned)
     return written

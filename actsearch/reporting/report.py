@@ -52,8 +52,10 @@ def write_report(cfg: Config, results: ResultsDir, trials: list[Trial]) -> pd.Da
     diag = tidy_diagnostics(results, trials)
     if not diag.empty:
         write_atomic(root / "diagnostics.csv", diag.to_csv(index=False))
+    pruned = (summary.loc[summary["status"] == Status.PRUNED, "trial"].tolist()
+              if "status" in summary else [])
     plots = plot_results(histories, results.plots_dir, cfg.plot_metric, cfg.plots.exclude,
-                         cfg.data.validation)
+                         cfg.data.validation, pruned)
     plots += plot_diagnostics(diag, results.plots_dir)
     report = build_report(cfg, root, summary, ranking, diagnostics_table(diag),
                           [p for p in plots if p.suffix == ".png"])
@@ -202,6 +204,9 @@ def _notes(summary: pd.DataFrame) -> list[str]:
     notes = [f"{row['trial']} diverged at epoch {int(row['diverged_epoch'])} (non-finite loss) "
              "and was stopped there; it is left out of the statistics."
              for _, row in summary[summary["status"] == Status.DIVERGED].iterrows()]
+    notes += [f"{row['trial']} was pruned at epoch {int(row['pruned_epoch'])} "
+              f"({row['pruned_reason']}); it is left out of the statistics."
+              for _, row in summary[summary["status"] == Status.PRUNED].iterrows()]
     notes += [f"{row['trial']} FAILED after {int(row['epochs'])} epoch(s) (left out of the "
               f"statistics; rerun the same command to try it again): {row['error']}"
               for _, row in summary[summary["status"] == Status.FAILED].iterrows()]

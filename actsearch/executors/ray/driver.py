@@ -120,6 +120,9 @@ class RayExecutor(Executor):
             raise UserError("execution.executor ray cannot be used with output.tensorboard "
                             "(a retried trial would log its epochs twice); use execution."
                             "executor local")
+        if cfg.pruning.enabled:  # peers finish out of order on a cluster: not supported yet
+            raise UserError("execution.executor ray cannot be used with pruning.enabled; use "
+                            "execution.executor local")
         try:
             check_importable(cfg.model.architecture)
         except UserError as exc:
