@@ -64,6 +64,20 @@ def make_optimizer(cfg: OptimizerConfig, steps_per_epoch: int | None = None,
     return optimizer
 
 
+def describe_optimizer(cfg: OptimizerConfig) -> str:
+    """One phrase for reports: "Adam lr 0.001", "SGD (momentum=0.9, nesterov=True) lr 0.05,
+    cosine decay (alpha=0.1)"; clipping is left to the caller."""
+    cls = OPTIMIZERS.get(cfg.name)
+    options = ", ".join(f"{k}={v}" for k, v in cfg.options.items())
+    text = f"{cls.__name__}{f' ({options})' if options else ''} lr {cfg.learning_rate}"
+    if cfg.schedule is not None:
+        s = cfg.schedule
+        settings = ", ".join(f"{k}={getattr(s, k)}" for k in SCHEDULE_KEYS
+                             if getattr(s, k) is not None)
+        text += f", {s.name} decay{f' ({settings})' if settings else ''}"
+    return text
+
+
 def check_optimizer(cfg: OptimizerConfig, epochs: int) -> None:
     """Refuse, in one line and before anything trains, an unknown optimizer or schedule, an
     argument the optimizer does not take, or values its constructor rejects."""

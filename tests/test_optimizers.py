@@ -18,7 +18,7 @@ from actsearch.config import OptimizerConfig, ScheduleConfig, config_from_dict
 from actsearch.data import load_dataset
 from actsearch.executors.fused import branch_logs, build_fused_model
 from actsearch.losses import LOSSES
-from actsearch.optimizer import make_optimizer
+from actsearch.optimizer import describe_optimizer, make_optimizer
 from actsearch.training import build_compiled_model, steps_per_epoch
 from actsearch.trials import plan_trials
 
@@ -32,6 +32,7 @@ def small(out, optimizer: dict, **training) -> dict:
                                  **training})
 
 
+@pytest.mark.slow
 def test_sgd_with_momentum_a_keras_loss_and_cosine_decay_through_the_cli(tmp_path):
     lr, alpha = 0.05, 0.1
     cfg = small(tmp_path / "out", {
@@ -53,6 +54,7 @@ def test_sgd_with_momentum_a_keras_loss_and_cosine_decay_through_the_cli(tmp_pat
     np.testing.assert_allclose(hist["learning_rate"], [halfway, lr * alpha], rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_adamw_with_warmup_through_the_cli_records_its_rates(tmp_path):
     lr = 0.01
     cfg = small(tmp_path / "out", {
@@ -73,6 +75,7 @@ def test_each_fused_branch_logs_the_shared_learning_rate():
                                                  "learning_rate": 0.01}
 
 
+@pytest.mark.slow
 def test_fused_branches_step_sgd_with_a_schedule_as_separate_training(tmp_path):
     raw = small(tmp_path / "out", {"name": "sgd", "learning_rate": 0.1,
                                     "options": {"momentum": 0.9},
@@ -174,3 +177,10 @@ def test_cosine_schedule_matches_keras_cosine_decay_at_every_step():
     np.testing.assert_allclose(rates, [float(promised(step)) for step in range(13)])
     assert rates[0] == 0.0 and math.isclose(rates[4], 0.2, rel_tol=1e-6)
     assert math.isclose(rates[12], 0.2 * 0.2, rel_tol=1e-6)
+
+
+def test_the_optimizer_is_described_in_one_phrase_for_reports():
+    assert describe_optimizer(OptimizerConfig()) == "Adam lr 0.001"
+    sgd = OptimizerConfig(name="sgd", learning_rate=0.05, options={"momentum": 0.9},
+                          schedule=ScheduleConfig(alpha=0.1))
+    assert describe_optimizer(sgd) == "SGD (momentum=0.9) lr 0.05, cosine decay (alpha=0.1)"
