@@ -1,5 +1,6 @@
 """The checks a config needs from more than one layer, run once before anything trains: that
-every name it uses is registered or importable (activations, architecture, data set, loss),
+every name it uses is registered or importable (activations, architecture, data set, loss,
+optimizer and its arguments, schedule),
 that the architecture takes the model settings given, and that the chosen executor accepts
 it. A bad config fails here in one line, before any work."""
 
@@ -12,6 +13,7 @@ from actsearch.errors import UserError
 from actsearch.executors import EXECUTORS
 from actsearch.losses import LOSSES
 from actsearch.models import builder_settings, get_builder
+from actsearch.optimizer import check_optimizer
 from actsearch.tensorboard_logs import require_tensorboard
 
 
@@ -33,6 +35,7 @@ def check(cfg: Config) -> Config:
         raise UserError(f"training.loss {loss.name} cannot be used with "
                         f"execution.mixed_precision: the cast to float32 drops the cached "
                         f"logits it is computed from")
+    check_optimizer(cfg.training.optimizer, cfg.training.epochs)
     executor = EXECUTORS.get(EXECUTORS.canonical(cfg.execution.executor, "execution.executor"))
     executor().check(cfg)
     require_tensorboard(cfg)

@@ -27,7 +27,6 @@ from actsearch.errors import UserError
 ARTICLE_ACTIVATIONS = ["sigmoid", "relu", "elu", "leaky-relu", "selu", "gelu-tanh"]
 VALIDATION_MODES = ("test", "split")
 METRICS = ("binary_accuracy", "categorical_accuracy")
-OPTIMIZERS = ("adam",)
 MODES = ("max", "min")
 SEARCH_ALGORITHMS = ("evolution", "random")
 SEARCH_SCORES = ("last", "best")
@@ -56,21 +55,37 @@ class ModelConfig:
 
 
 @dataclass
+class ScheduleConfig:
+    """A learning-rate schedule over the whole training (steps = epochs x batches per epoch);
+    keys a schedule does not take stay null."""
+    name: str = "cosine"  # cosine, exponential or piecewise
+    warmup_epochs: int | None = None  # cosine: linear warmup from 0 first (null: 0)
+    alpha: float | None = None  # cosine: final rate as a fraction of learning_rate (null: 0)
+    decay_rate: float | None = None  # exponential: factor per epoch (required)
+    boundaries: list[int] | None = None  # piecewise: epochs after which the rate changes
+    factors: list[float] | None = None  # piecewise: multiples of learning_rate, one per span
+
+
+@dataclass
 class OptimizerConfig:
-    name: str = "adam"
+    name: str = "adam"  # any Keras optimizer by name: adam, adamw, sgd, rmsprop, nadam, ...
     learning_rate: float = 0.001
+    options: dict[str, Any] = field(default_factory=dict)  # the optimizer's other arguments,
+    #                                   e.g. {momentum: 0.9, nesterov: true} for sgd
+    schedule: ScheduleConfig | None = None  # null: a constant learning rate
     clipvalue: float | None = 0.5  # the article's Adam(clipvalue=0.5)
     clipnorm: float | None = None
     global_clipnorm: float | None = None
-    fused_kernel: bool = True  # TensorFlow's one-pass Adam kernel (as tf.keras 2 used): 2-3%
-    #                            faster epochs on CPU; false: Keras 3's update (other rounding)
+    fused_kernel: bool = True  # adam only: TensorFlow's one-pass Adam kernel (as tf.keras 2
+    #                    used): 2-3% faster epochs on CPU; false: Keras 3's update (other rounding)
 
 
 @dataclass
 class TrainingConfig:
     epochs: int = 100
     batch_size: int = 128
-    loss: str = "binary_crossentropy"  # the article's: on the softmax probabilities, as Keras 2
+    loss: str = "binary_crossentropy"  # the article's: on the softmax probabilities, as Keras 2;
+    #                                    or any Keras loss by name (labels are one-hot)
     metrics: list[str] = field(default_factory=lambda: list(METRICS))
     seeds: list[int] = field(default_factory=lambda: [0])
     deterministic: bool = True  # TensorFlow op determinism: same seed, same history
@@ -335,6 +350,10 @@ def _coerce(key: str, value: Any, tp: Any) -> Any:
         return _coerce(key, value, inner)
     if dataclasses.is_dataclass(tp):  # a list of sections, e.g. search.rungs
         return _build(tp, value, key + ".")
+    if origin is dict:  # training.optimizer.options: passed on as they are
+        if isinstance(value, dict):
+            return {str(k): v for k, v in value.items()}
+        raise UserError(f"{key} must be a mapping, got {value!r}")
     if origin is list:
         if not isinstance(value, list):
             value = [value]  # `seeds: 3` and `--set model.activations=relu` mean a list of one
@@ -397,7 +416,10 @@ def validate(cfg: Config) -> None:
         raise UserError("training.early_stopping_patience must be at least 1 (or null for off)")
     for metric in t.metrics:
         _one_of("training.metrics", metric, METRICS)
-    _one_of("training.optimizer.name", o.name, OPTIMIZERS)
+    if not o.name:
+        raise UserError("training.optimizer.name is empty: name a Keras optimizer, e.g. adam")
+    if o.schedule is not None:
+        validate_schedule(o.schedule, t.epochs)
     if o.learning_rate <= 0:
         raise UserError(f"training.optimizer.learning_rate must be positive, got {o.learning_rate}")
     clips = {k: getattr(o, k) for k in ("clipvalue", "clipnorm", "global_clipnorm")}
@@ -438,6 +460,25 @@ def validate_pruning(p: PruningConfig, objective: ObjectiveConfig) -> None:
                                 or objective.direction != "max"):
         raise UserError(f"pruning.rules chance needs an accuracy objective (a loss has no chance "
                         f"level), got objective.metric {objective.metric}; use the median rule")
+
+
+def validate_schedule(s: ScheduleConfig, epochs: int) -> None:
+    """Ranges of the schedule's values; which keys its name takes is checked with the name."""
+    key = "training.optimizer.schedule"
+    if s.warmup_epochs is not None and not 0 <= s.warmup_epochs < epochs:
+        raise UserError(f"{key}.warmup_epochs must be 0 or more and less than training.epochs "
+                        f"({epochs}), got {s.warmup_epochs}")
+    if s.alpha is not None and not 0.0 <= s.alpha <= 1.0:
+        raise UserError(f"{key}.alpha must be between 0 and 1, got {s.alpha}")
+    if s.decay_rate is not None and s.decay_rate <= 0:
+        raise UserError(f"{key}.decay_rate must be positive, got {s.decay_rate}")
+    if s.boundaries is not None:
+        b = s.boundaries
+        if any(x < 1 or x >= epochs for x in b) or b != sorted(set(b)):
+            raise UserError(f"{key}.boundaries must be increasing epochs from 1 to "
+                            f"training.epochs - 1 ({epochs - 1}), got {b}")
+    if s.factors is not None and any(f <= 0 for f in s.factors):
+        raise UserError(f"{key}.factors must be positive, got {s.factors}")
 
 
 _HOST_PORT = re.compile(r"[\w.\-]+:\d+|\[[0-9a-fA-F:]+\]:\d+")

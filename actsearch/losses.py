@@ -8,10 +8,15 @@ swaps the probabilities for those logits (`_get_logits` in keras/src/backend/ten
 training ten independent sigmoid units on the pre-softmax logits. That changes the
 experiment (the sigmoid network stays at chance), so here the name means what it says and
 Keras 3's form is a separate, explicit opt-in.
+
+Every other loss Keras has by name (kl_divergence, squared_hinge, categorical_focal_crossentropy,
+...) is registered too, described by its own docstring; the labels are one-hot, so the ones that
+take other labels (sparse, CTC, circle) or need an argument are left out.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -58,6 +63,36 @@ _SPECS = [
 LOSSES: Registry[LossSpec] = Registry("loss")
 for _spec in _SPECS:
     LOSSES.register(_spec.name, _spec)
+
+NOT_ONE_HOT = ("sparse_categorical_crossentropy", "ctc", "circle")  # other label formats
+ON_CACHED_LOGITS = ("binary_focal_crossentropy",)  # through the TF backend's binary CE
+KERAS_ALIASES = {"mean_squared_error": ("mse",), "mean_absolute_error": ("mae",),
+                 "mean_absolute_percentage_error": ("mape",),
+                 "mean_squared_logarithmic_error": ("msle",), "kl_divergence": ("kld",)}
+
+
+def _takes_only_labels_and_predictions(fn: Callable) -> bool:
+    params = list(inspect.signature(fn).parameters.values())[2:]
+    return all(p.default is not p.empty or p.kind == p.VAR_KEYWORD for p in params)
+
+
+def _keras_loss_spec(name: str, fn: Callable) -> LossSpec:
+    doc = (inspect.getdoc(fn) or name).strip().splitlines()[0].rstrip(".").replace("`", "")
+    description = f"Keras' {name}: {doc[0].lower()}{doc[1:]}"
+    if name in ON_CACHED_LOGITS:
+        description += (" (on a softmax output, Keras 3 computes it from the pre-softmax "
+                        "logits)")
+    return LossSpec(name, description, fn, from_cached_logits=name in ON_CACHED_LOGITS)
+
+
+for _name in sorted(dir(keras.losses)):
+    _fn = getattr(keras.losses, _name)
+    if (_name.startswith("_") or not _name.islower() or not inspect.isfunction(_fn)
+            or _name in LOSSES or _name in NOT_ONE_HOT or _name in ("get", "serialize",
+                                                                     "deserialize")
+            or not _takes_only_labels_and_predictions(_fn)):
+        continue
+    LOSSES.register(_name, _keras_loss_spec(_name, _fn), KERAS_ALIASES.get(_name, ()))
 
 
 def get_loss(name: str) -> Callable:

@@ -1,4 +1,5 @@
-"""Training one trial: build, compile with a clipped Adam, fit with crash-safe callbacks, test.
+"""Training one trial: build, compile with the configured optimizer, fit with crash-safe
+callbacks, test.
 
 Everything a crash must not lose is written by callbacks at each epoch's end, in this
 order: the diagnostics rows (if on), the history row, the best weights (if kept), then
@@ -44,12 +45,20 @@ def build_uncompiled_model(cfg: Config, activation: str,
 
 def build_compiled_model(cfg: Config, activation: str,
                          input_shape: tuple[int, ...] = MNIST_INPUT_SHAPE,
-                         num_classes: int = MNIST_CLASSES) -> keras.Model:
+                         num_classes: int = MNIST_CLASSES,
+                         steps: int | None = None) -> keras.Model:
+    """Compiled for training; `steps` per epoch (steps_per_epoch(cfg, data)) are needed when
+    the optimizer has a learning-rate schedule."""
     model = build_uncompiled_model(cfg, activation, input_shape, num_classes)
-    model.compile(optimizer=make_optimizer(cfg.training.optimizer),
+    model.compile(optimizer=make_optimizer(cfg.training.optimizer, steps, cfg.training.epochs),
                   loss=get_loss(cfg.training.loss),
                   metrics=list(cfg.training.metrics), **compile_options(cfg))
     return model
+
+
+def steps_per_epoch(cfg: Config, data: Dataset) -> int:
+    """Optimizer steps in one epoch: batches of the training images (the last one partial)."""
+    return math.ceil(len(data.x_train) / cfg.training.batch_size)
 
 
 def check_model(cfg: Config, data: Dataset) -> None:
@@ -74,6 +83,16 @@ def set_precision(cfg: Config) -> None:
 
         policy = "mixed_float16" if tf.config.list_physical_devices("GPU") else "mixed_bfloat16"
     keras.config.set_dtype_policy(policy)
+
+
+class LearningRateLogger(keras.callbacks.Callback):
+    """Adds the optimizer's learning rate (the one the next step uses) to each epoch's logs as
+    `learning_rate`, as Keras' LearningRateScheduler does; runs before the writers."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["learning_rate"] = float(keras.ops.convert_to_numpy(
+                self.model.optimizer.learning_rate))
 
 
 class HistoryWriter(keras.callbacks.Callback):
@@ -115,9 +134,10 @@ def train_trial(trial: Trial, cfg: Config, data: Dataset, results: ResultsDir,
     Ray executor ships them to the driver from there)."""
     started = time.perf_counter()
     keras.utils.set_random_seed(trial.seed)
-    model = build_compiled_model(cfg, trial.activation, data.input_shape, data.num_classes)
+    model = build_compiled_model(cfg, trial.activation, data.input_shape, data.num_classes,
+                                 steps_per_epoch(cfg, data))
     t = cfg.training
-    callbacks = trial_callbacks(trial, cfg, data, results)
+    callbacks = [LearningRateLogger(), *trial_callbacks(trial, cfg, data, results)]
     backup = results.backup_path(trial.id) / "backup"
     resuming = backup.exists()
     callbacks.append(backup_callback(backup))

@@ -39,11 +39,13 @@ from actsearch.models import MNIST_CLASSES, MNIST_INPUT_SHAPE, is_graph_model
 from actsearch.optimizer import make_optimizer
 from actsearch.storage import ResultsDir
 from actsearch.training import (
+    LearningRateLogger,
     backup_callback,
     build_uncompiled_model,
     compile_options,
     finish_trial,
     first_nonfinite_epoch,
+    steps_per_epoch,
     trial_callbacks,
 )
 from actsearch.trials import Trial, TrialResult
@@ -71,11 +73,11 @@ def check_fused_config(cfg: Config) -> None:
 
 def build_fused_model(cfg: Config, trials: list[Trial],
                       input_shape: tuple[int, ...] = MNIST_INPUT_SHAPE,
-                      num_classes: int = MNIST_CLASSES
+                      num_classes: int = MNIST_CLASSES, steps: int | None = None
                       ) -> tuple[keras.Model, dict[str, keras.Model]]:
     """(the compiled fused model, {trial id: its branch}) for the data's image shape and
-    classes. Outputs are named by trial id, so Keras logs `<trial id>_loss`,
-    `val_<trial id>_categorical_accuracy`, ..."""
+    classes; `steps` per epoch for a learning-rate schedule. Outputs are named by trial id, so
+    Keras logs `<trial id>_loss`, `val_<trial id>_categorical_accuracy`, ..."""
     inputs = keras.Input(shape=input_shape, name="images")
     branches: dict[str, keras.Model] = {}
     t = cfg.training
@@ -83,12 +85,13 @@ def build_fused_model(cfg: Config, trials: list[Trial],
         keras.utils.set_random_seed(trial.seed)  # the local executor's initial weights
         branch = build_uncompiled_model(cfg, trial.activation, input_shape, num_classes)
         # compiled on its own too, to be tested, checkpointed and saved like a lone model
-        branch.compile(optimizer=make_optimizer(t.optimizer), loss=get_loss(t.loss),
+        branch.compile(optimizer=make_optimizer(t.optimizer, steps, t.epochs),
+                       loss=get_loss(t.loss),
                        metrics=list(t.metrics))
         branches[trial.id] = branch
     outputs = {tid: branch_output(cfg, branch, inputs) for tid, branch in branches.items()}
     model = keras.Model(inputs, outputs, name="fused")
-    model.compile(optimizer=make_optimizer(t.optimizer),
+    model.compile(optimizer=make_optimizer(t.optimizer, steps, t.epochs),
                   loss={tid: get_loss(t.loss) for tid in branches},
                   metrics={tid: list(t.metrics) for tid in branches}, **compile_options(cfg))
     return model, branches
@@ -124,6 +127,8 @@ def branch_logs(logs: dict, trial_id: str, names: list[str]) -> dict[str, float]
             key = f"{prefix}{trial_id}_{name}"
             if key in logs:
                 out[prefix + name] = float(logs[key])
+    if "learning_rate" in logs:  # the one optimizer's, shared by every branch
+        out["learning_rate"] = float(logs["learning_rate"])
     return out
 
 
@@ -192,7 +197,8 @@ def train_group(trials: list[Trial], cfg: Config, data: Dataset, results: Result
     """Train one seed's trials together, then test and record each as the local executor does."""
     started = time.perf_counter()
     t = cfg.training
-    model, branches = build_fused_model(cfg, trials, data.input_shape, data.num_classes)
+    model, branches = build_fused_model(cfg, trials, data.input_shape, data.num_classes,
+                                        steps_per_epoch(cfg, data))
     keras.utils.set_random_seed(trials[0].seed)  # the group's batch order
     names = ["loss", *t.metrics]
     per_trial = {trial.id: trial_callbacks(trial, cfg, data, results) for trial in trials}
@@ -200,7 +206,7 @@ def train_group(trials: list[Trial], cfg: Config, data: Dataset, results: Result
     resumed = (backup / "backup").exists()  # branches that had diverged stay retired
     retired = [trial.id for trial in trials if resumed
                and first_nonfinite_epoch(results.load_history(trial.id)) is not None]
-    callbacks = [BranchCallbacks(per_trial, branches, names, retired),
+    callbacks = [LearningRateLogger(), BranchCallbacks(per_trial, branches, names, retired),
                  backup_callback(backup / "backup")]
     model.fit(data.x_train, _per_output(branches, data.y_train), batch_size=t.batch_size,
               epochs=t.epochs, validation_data=(data.x_val, _per_output(branches, data.y_val)),
