@@ -42,6 +42,7 @@ def trial_hparams(cfg: Config, activation: str, seed: int,
     and any further swept values (as text unless they are numbers, booleans or text)."""
     t = cfg.training
     values: dict[str, Any] = {"activation": activation, "seed": seed, "loss": t.loss,
+                              "optimizer": t.optimizer.name,
                               "learning_rate": t.optimizer.learning_rate, "epochs": t.epochs,
                               **(swept or {})}
     return {k: v if isinstance(v, HParamValue) else str(v) for k, v in values.items()}

@@ -36,7 +36,8 @@ def test_overrides_are_parsed_as_yaml():
     ("training.epochs=three", "training.epochs must be an integer, got 'three'"),
     ("model.activations=[relu,swishy]", "unknown activation 'swishy' (did you mean swish?)"),
     ("data.dataset=cifar", "data.dataset: unknown data set 'cifar'"),
-    ("training.loss=mse", "training.loss: unknown loss 'mse'"),
+    ("training.loss=mean_squared_eror", "training.loss: unknown loss 'mean_squared_eror' "
+                                         "(did you mean mean_squared_error?)"),
     ("objective.metric=accuracy", "objective.metric: unknown value 'accuracy'"),
     ("objective.mode=up", "objective.mode: unknown value 'up'"),
     ("training.optimizer.clipnorm=1", "set only one of training.optimizer"),

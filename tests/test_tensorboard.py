@@ -81,7 +81,7 @@ def test_every_epoch_is_logged_once_across_a_kill_and_resume(tmp_path):
     assert len({step for step, _ in scalar_steps(trial_dir / "validation")[
         "evaluation_loss_vs_iterations"]}) == epochs
     assert session_hparams(trial_dir) == [("relu-seed0", {
-        "activation": "relu", "seed": 0.0, "loss": "binary_crossentropy",
+        "activation": "relu", "seed": 0.0, "loss": "binary_crossentropy", "optimizer": "adam",
         "learning_rate": pytest.approx(0.001), "epochs": float(epochs)})]
 
     # --overwrite with another config removes the TensorBoard logs with the other trial files
@@ -96,7 +96,8 @@ def test_trial_hparams_name_what_differs_and_any_swept_value():
     cfg = config_from_dict({"training": {"epochs": 7, "optimizer": {"learning_rate": 0.01}}})
     assert trial_hparams(cfg, "gelu", 3, swept={"model.leaky_relu_slope": 0.1,
                                                 "data.limit_train": None}) == {
-        "activation": "gelu", "seed": 3, "loss": "binary_crossentropy", "learning_rate": 0.01,
+        "activation": "gelu", "seed": 3, "loss": "binary_crossentropy", "optimizer": "adam",
+        "learning_rate": 0.01,
         "epochs": 7, "model.leaky_relu_slope": 0.1, "data.limit_train": "None"}
 
 

@@ -20,6 +20,7 @@ from actsearch.analysis import (
 from actsearch.config import Config
 from actsearch.files import write_atomic
 from actsearch.losses import LOSSES
+from actsearch.optimizer import describe_optimizer
 from actsearch.reporting.diagnostic_plots import plot_diagnostics
 from actsearch.reporting.document import (
     Bullets,
@@ -111,7 +112,7 @@ def describe_setup(cfg: Config) -> str:
     return (f"Data: {source}{' (' + sizes + ')' if sizes else ''}; validation on {val}{restore}. "
             f"Network: {cfg.model.architecture}. {t.epochs} epochs, batch {t.batch_size}, "
             f"loss {t.loss} ({LOSSES.get(t.loss).description}), "
-            f"Adam lr {t.optimizer.learning_rate}{_clip_text(cfg)}; "
+            f"{describe_optimizer(t.optimizer)}{_clip_text(cfg)}; "
             f"seeds {', '.join(map(str, t.seeds))}. Objective: {cfg.objective.metric} "
             f"({cfg.objective.direction}), on the test set for the ranking.")
 
