@@ -5,6 +5,8 @@ MNIST images."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import shutil
 from pathlib import Path
@@ -31,7 +33,8 @@ def sweep_config(out: Path, **sections) -> dict:
     cfg = tiny_config(out, data={"limit_train": 200, "limit_test": 100},
                       model={"architecture": "mlp", "width": 8, "activations": ACTIVATIONS},
                       training={"seeds": SEEDS, "batch_size": 50},
-                      diagnostics={"enabled": True, "probe_size": 32})
+                      diagnostics={"enabled": True, "probe_size": 32},
+                      plots={"exclude": []})
     cfg["sweep"] = {"model.depth": DEPTHS}
     for section, values in sections.items():
         cfg.setdefault(section, {}).update(values)
@@ -39,13 +42,22 @@ def sweep_config(out: Path, **sections) -> dict:
 
 
 @pytest.fixture(scope="module")
-def swept(tmp_path_factory) -> tuple[Path, Path]:
-    """(config path, results folder) of one finished sweep, shared by the tests below."""
+def swept(tmp_path_factory) -> tuple[Path, Path, str, dict[str, int]]:
+    """A study that grew, shared by the tests below: first relu at depth 1 with seed 0 (the
+    local executor), then grown to both activations, depths 1 and 2 and seeds 0 and 1 (the
+    fused executor: how trials run may change). Returns (config path, results folder, the
+    second run's log, the first record's mtime)."""
     root = tmp_path_factory.mktemp("sweep")
     out = root / "out"
-    path = write_config(root / "sweep.yaml", sweep_config(out))
-    assert main(["run", str(path), "--quiet"]) == 0
-    return path, out
+    first = sweep_config(out, model={"activations": ["relu"]}, training={"seeds": [0]})
+    first["sweep"] = {"model.depth": [1]}
+    assert main(["run", str(write_config(root / "first.yaml", first)), "--quiet"]) == 0
+    stamp = (out / "trials" / "relu-depth1-seed0.json").stat().st_mtime_ns
+    path = write_config(root / "sweep.yaml", sweep_config(out, execution={"executor": "fused"}))
+    log = io.StringIO()
+    with contextlib.redirect_stdout(log):
+        assert main(["run", str(path)]) == 0
+    return path, out, log.getvalue(), {"relu-depth1-seed0": stamp}
 
 
 def expected_ids(depths=DEPTHS, seeds=SEEDS, activations=ACTIVATIONS) -> set[str]:
@@ -53,7 +65,7 @@ def expected_ids(depths=DEPTHS, seeds=SEEDS, activations=ACTIVATIONS) -> set[str
 
 
 def test_every_activation_point_and_seed_trains_with_its_own_config(swept):
-    _, out = swept
+    _, out, _, _ = swept
     records = {p.stem: json.loads(p.read_text()) for p in (out / "trials").glob("*.json")}
     assert set(records) == expected_ids()
     for trial_id, record in records.items():
@@ -61,7 +73,8 @@ def test_every_activation_point_and_seed_trains_with_its_own_config(swept):
         assert record["status"] == "ok"
         assert record["config"]["model"]["depth"] == depth  # the exact config it ran with
         assert "sweep" not in record["config"]
-    # the point reached the network: one more 8x8 hidden layer (+ bias) at depth 2
+    # the point reached the network (local at depth 1, fused at depth 2): one more 8x8
+    # hidden layer (+ bias) at depth 2
     params = {d: records[f"relu-depth{d}-seed0"]["params"] for d in DEPTHS}
     assert params[2] - params[1] == 8 * 8 + 8
     summary = pd.read_csv(out / "summary.csv")
@@ -72,7 +85,7 @@ def test_every_activation_point_and_seed_trains_with_its_own_config(swept):
 
 
 def test_statistics_rank_and_test_activations_within_each_point(swept):
-    _, out = swept
+    _, out, _, _ = swept
     stats = pd.read_csv(out / "statistics.csv")
     summary = pd.read_csv(out / "summary.csv")
     assert list(stats["model.depth"]) == [1, 1, 2, 2]
@@ -91,7 +104,7 @@ def test_statistics_rank_and_test_activations_within_each_point(swept):
 
 
 def test_report_and_plots_have_one_section_or_panel_per_point(swept):
-    _, out = swept
+    _, out, _, _ = swept
     md = (out / "summary.md").read_text()
     for depth in DEPTHS:
         assert f"## Ranking, depth={depth}\n" in md
@@ -105,32 +118,23 @@ def test_report_and_plots_have_one_section_or_panel_per_point(swept):
     assert "Ranking, depth=2" in html and "objective_vs_depth" in html
 
 
-def test_a_finished_study_grows_by_a_seed_and_a_value_training_only_new_trials(
-        swept, tmp_path, capsys):
-    path, first = swept
-    out = tmp_path / "grown"
-    shutil.copytree(first, out)
-    stamps = {p.name: p.stat().st_mtime_ns for p in (out / "trials").iterdir()}
-    cfg = sweep_config(out, training={"seeds": [0, 1, 2]},
-                       execution={"executor": "fused"})  # how trials run may change too
-    cfg["sweep"] = {"model.depth": [1, 2, 3]}
-    grown = write_config(tmp_path / "grown.yaml", cfg)
-    capsys.readouterr()
-    assert main(["run", str(grown)]) == 0
-    log = capsys.readouterr().out
-    assert log.count("already finished, skipped") == len(stamps)
-    # fused groups share a point and a seed
-    assert "fused depth=3 seed 0: relu, sigmoid as one model" in log
-    assert "fused depth=1 seed 2: relu, sigmoid as one model" in log
-    assert "fused depth=1 seed 0" not in log
-    after = {p.name: p.stat().st_mtime_ns for p in (out / "trials").iterdir()}
-    assert {name: after[name] for name in stamps} == stamps  # the old records untouched
-    assert set(after) == {f"{i}.json" for i in expected_ids([1, 2, 3], [0, 1, 2])}
-    record = json.loads((out / "trials" / "sigmoid-depth3-seed1.json").read_text())
-    assert record["config"]["model"]["depth"] == 3
-    assert record["config"]["execution"]["executor"] == "fused"
-    stats = pd.read_csv(out / "statistics.csv")
-    assert stats.groupby("model.depth")["seeds"].max().to_dict() == {1: 3, 2: 3, 3: 3}
+def test_a_finished_study_grows_by_activations_seeds_and_values_training_only_new_ones(
+        swept):
+    _, out, log, stamps = swept
+    assert log.count("already finished, skipped") == 1
+    assert "[1/8] relu depth=1 seed 0: already finished, skipped" in log
+    assert log.count(": done in ") == 7
+    # the fused executor groups the pending trials that share a point and a seed
+    assert "fused depth=1 seed 0: sigmoid as one model" in log
+    assert "fused depth=2 seed 1: relu, sigmoid as one model" in log
+    for trial_id, stamp in stamps.items():  # the first run's record is untouched
+        assert (out / "trials" / f"{trial_id}.json").stat().st_mtime_ns == stamp
+    first = json.loads((out / "trials" / "relu-depth1-seed0.json").read_text())
+    grown = json.loads((out / "trials" / "sigmoid-depth2-seed1.json").read_text())
+    assert first["config"]["execution"]["executor"] == "local"
+    assert first["config"]["model"]["activations"] == ["relu"]
+    assert grown["config"]["execution"]["executor"] == "fused"
+    assert yaml.safe_load((out / "config.yaml").read_text())["sweep"] == {"model.depth": DEPTHS}
 
 
 @pytest.mark.parametrize("change, message", [
@@ -141,7 +145,7 @@ def test_a_finished_study_grows_by_a_seed_and_a_value_training_only_new_trials(
 ])
 def test_changing_what_existing_trials_mean_is_refused(swept, tmp_path, capsys, change,
                                                        message):
-    _, first = swept
+    _, first, _, _ = swept
     out = tmp_path / "out"
     shutil.copytree(first, out)
     cfg = sweep_config(out)

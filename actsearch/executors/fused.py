@@ -117,12 +117,14 @@ def branch_output(cfg: Config, branch: keras.Model, inputs: keras.KerasTensor
     return output
 
 
-def branch_logs(logs: dict, trial_id: str, names: list[str]) -> dict[str, float]:
-    """One branch's share of the fused logs, under the names a lone model would log."""
+def branch_logs(logs: dict, trial_id: str, names: list[str], alone: bool = False
+                ) -> dict[str, float]:
+    """One branch's share of the fused logs, under the names a lone model would log. `alone`:
+    the only branch (a grown study's one new activation), whose logs Keras leaves unprefixed."""
     out = {}
     for prefix in ("", "val_"):
         for name in names:
-            key = f"{prefix}{trial_id}_{name}"
+            key = f"{prefix}{name}" if alone else f"{prefix}{trial_id}_{name}"
             if key in logs:
                 out[prefix + name] = float(logs[key])
     return out
@@ -161,7 +163,8 @@ class BranchCallbacks(keras.callbacks.Callback):
             callback.on_epoch_begin(epoch, logs)
 
     def on_epoch_end(self, epoch, logs=None):
-        own = {tid: branch_logs(logs or {}, tid, self.names) for tid in self.active}
+        alone = len(self.per_trial) == 1
+        own = {tid: branch_logs(logs or {}, tid, self.names, alone) for tid in self.active}
         for tid, callback in self._in_order():
             callback.on_epoch_end(epoch, own[tid])
         for tid, values in own.items():
