@@ -11,7 +11,7 @@ from typing import Any
 
 import pandas as pd
 
-from actsearch.config import Config
+from actsearch.config import Config, Point, sweep_points
 from actsearch.statistics import aggregate, compare_to_best
 from actsearch.storage import ResultsDir
 from actsearch.trials import Status, Trial
@@ -26,6 +26,8 @@ def stack_trials(trials: list[Trial], path_of: Callable[[str], Path]) -> pd.Data
             continue
         table = pd.read_csv(path)
         table.insert(0, "seed", trial.seed)
+        for key, value in reversed(trial.point):  # a sweep point's values, one column a key
+            table.insert(0, key, value)
         table.insert(0, "activation", trial.activation)
         table.insert(0, "trial", trial.id)
         frames.append(table)
@@ -53,7 +55,8 @@ def trial_summary(cfg: Config, results: ResultsDir, trials: list[Trial]) -> pd.D
         if record is None or (hist.empty and record.status != Status.FAILED):
             continue
         row: dict[str, Any] = {"trial": trial.id, "activation": trial.activation,
-                               "seed": trial.seed, "status": str(record.status),
+                               **dict(trial.point), "seed": trial.seed,
+                               "status": str(record.status),
                                "epochs": record.epochs_run}
         if hist.empty:  # failed before its first epoch
             rows.append({**row, "error": record.error})
@@ -85,10 +88,42 @@ def score_column(cfg: Config) -> str:
     return f"test_{cfg.objective.metric}"
 
 
+def rows_at(frame: pd.DataFrame, point: Point) -> pd.DataFrame:
+    """The rows of a table (with one column per swept key) at one sweep point."""
+    mask = pd.Series(True, index=frame.index)
+    for key, value in point:
+        if key not in frame:
+            return frame.iloc[0:0]
+        mask &= frame[key].isna() if value is None else frame[key] == value
+    return frame[mask]
+
+
+def per_point(points: list[Point], frame: pd.DataFrame,
+              table: Callable[[pd.DataFrame], pd.DataFrame]) -> pd.DataFrame:
+    """`table` of each point's rows, led by the point's columns, stacked in sweep order;
+    without a sweep (points [()]) just `table(frame)`."""
+    if points == [()] or not points:
+        return table(frame)
+    parts = []
+    for point in points:
+        part = table(rows_at(frame, point)) if not frame.empty else pd.DataFrame()
+        if part.empty:
+            continue
+        for key, value in reversed(point):
+            part.insert(0, key, [value] * len(part))
+        parts.append(part)
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
 def rank_activations(cfg: Config, summary: pd.DataFrame) -> pd.DataFrame:
-    """Per activation over seeds: mean, std, 95% CI of the objective on the test set, the
-    test loss and the best validation value; ranked by the objective; each compared with
-    the best (paired or Welch t-test, Holm-adjusted p-value, effect size)."""
+    """Per activation over seeds (and per sweep point: one block each, ranked within it):
+    mean, std, 95% CI of the objective on the test set, the test loss and the best
+    validation value; ranked by the objective; each compared with the best of its point
+    (paired or Welch t-test, Holm-adjusted p-value, effect size)."""
+    return per_point(sweep_points(cfg), summary, lambda rows: _rank(cfg, rows))
+
+
+def _rank(cfg: Config, summary: pd.DataFrame) -> pd.DataFrame:
     score = score_column(cfg)
     if summary.empty or score not in summary:  # nothing finished, or every trial failed
         return pd.DataFrame()
@@ -110,11 +145,15 @@ def rank_activations(cfg: Config, summary: pd.DataFrame) -> pd.DataFrame:
     return table.reset_index(drop=True)
 
 
-def diagnostics_table(diag: pd.DataFrame) -> pd.DataFrame:
-    """Per activation, mean over seeds: the first-to-last layer gradient ratio (before
-    training, after epoch 1, at the end), the most any layer's gradient was clipped in
-    epoch 1, dead units per hidden layer at the end, and the top hidden layer's output
-    statistics at the end."""
+def diagnostics_table(diag: pd.DataFrame, points: list[Point] | None = None) -> pd.DataFrame:
+    """Per activation (and sweep point: `points`), mean over seeds: the first-to-last layer
+    gradient ratio (before training, after epoch 1, at the end), the most any layer's
+    gradient was clipped in epoch 1, dead units per hidden layer at the end, and the top
+    hidden layer's output statistics at the end."""
+    return per_point(points or [()], diag, _diagnostics_rows)
+
+
+def _diagnostics_rows(diag: pd.DataFrame) -> pd.DataFrame:
     if diag.empty:
         return pd.DataFrame()
     layers = list(dict.fromkeys(diag["layer"]))

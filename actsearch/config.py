@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import difflib
+import itertools
 import math
 import re
 import types
@@ -228,6 +229,7 @@ class Config:
     diagnostics: DiagnosticsConfig = field(default_factory=DiagnosticsConfig)
     execution: ExecutionConfig = field(default_factory=ExecutionConfig)
     search: SearchConfig = field(default_factory=SearchConfig)
+    sweep: dict[str, list[Any]] = field(default_factory=dict)  # {dotted key: [values]}
 
     @property
     def plot_metric(self) -> str:
@@ -241,6 +243,8 @@ class Config:
         d = dataclasses.asdict(self)
         if self.search == SearchConfig():  # results folders from before the section match
             del d["search"]
+        if not self.sweep:  # ... and so do runs without a sweep
+            del d["sweep"]
         return d
 
 
@@ -350,10 +354,11 @@ def _coerce(key: str, value: Any, tp: Any) -> Any:
         return _coerce(key, value, inner)
     if dataclasses.is_dataclass(tp):  # a list of sections, e.g. search.rungs
         return _build(tp, value, key + ".")
-    if origin is dict:  # training.optimizer.options: passed on as they are
-        if isinstance(value, dict):
-            return {str(k): v for k, v in value.items()}
-        raise UserError(f"{key} must be a mapping, got {value!r}")
+    if origin is dict:  # the sweep {dotted key: [values]}; training.optimizer.options
+        if not isinstance(value, dict):
+            what = " of dotted config keys to lists of values" if key == "sweep" else ""
+            raise UserError(f"{key} must be a mapping{what}, got {value!r}")
+        return _flatten(value) if key == "sweep" else {str(k): v for k, v in value.items()}
     if origin is list:
         if not isinstance(value, list):
             value = [value]  # `seeds: 3` and `--set model.activations=relu` mean a list of one
@@ -372,6 +377,18 @@ def _coerce(key: str, value: Any, tp: Any) -> Any:
             return str(value)
     expected = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
     raise UserError(f"{key} must be {expected.get(tp, tp)}, got {value!r}")
+
+
+def _flatten(raw: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """{"model": {"depth": [2, 8]}} (as `--set sweep.model.depth=[2,8]` writes it) ->
+    {"model.depth": [2, 8]}; dotted keys as written stay as they are, in order."""
+    flat: dict[str, Any] = {}
+    for key, value in raw.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
 
 
 def _one_of(key: str, value: str, allowed: typing.Iterable[str]) -> None:
@@ -442,6 +459,7 @@ def validate(cfg: Config) -> None:
     validate_execution(cfg.execution)
     validate_search(cfg.search)
     validate_pruning(cfg.pruning, cfg.objective)
+    validate_sweep(cfg)
 
 
 def validate_pruning(p: PruningConfig, objective: ObjectiveConfig) -> None:
@@ -548,3 +566,83 @@ def validate_search(s: SearchConfig) -> None:
         raise UserError(f"search.confirm.limit_train must be at least 1, got {c.limit_train}")
     if len(set(c.baselines)) != len(c.baselines):
         raise UserError("search.confirm.baselines lists an activation twice")
+
+
+# --- sweeps ----------------------------------------------------------------------------------
+
+Point = tuple[tuple[str, Any], ...]  # one sweep point: ((dotted key, value), ...) in sweep order
+
+# Already axes of every run (each trial is an activation and a seed).
+_AXES = ("model.activations", "training.seeds")
+# Not what a trial is: naming, where results go, how they are shown, ranked, measured or
+# executed; data is loaded once per run, so it is one for all points.
+_NOT_SWEPT = {"name": "names the run", "sweep": "is the sweep itself", "search": "drives "
+              "actsearch search", "output": "says where results go", "plots": "only draws",
+              "objective": "ranks every point alike", "diagnostics": "measures every trial "
+              "alike", "execution": "says how trials run, not what they are", "data": "is "
+              "loaded once for every point"}
+
+
+def key_type(dotted: str) -> Any:
+    """The type hint of a dotted config key (`model.depth` -> int | None)."""
+    cls: Any = Config
+    *sections, last = dotted.split(".")
+    for part in sections:
+        cls = typing.get_type_hints(cls)[part]
+    return typing.get_type_hints(cls)[last]
+
+
+def _point_text(point: Point) -> str:
+    return ", ".join(f"{key}={value}" for key, value in point)
+
+
+def validate_sweep(cfg: Config) -> None:
+    """Every swept key is a known single-valued key of what a trial is, each value has that
+    key's type and appears once, and every point is a valid config (ranges, combinations)."""
+    if not cfg.sweep:
+        return
+    for key, values in list(cfg.sweep.items()):
+        section = key.split(".")[0]
+        if key in _AXES:
+            raise UserError(f"sweep {key}: it is already an axis of every run; list its values "
+                            f"in {key} itself")
+        if section in _NOT_SWEPT:
+            raise UserError(f"sweep {key}: cannot be swept ({section} {_NOT_SWEPT[section]})")
+        if key not in known_keys():
+            close = difflib.get_close_matches(key, known_keys(), n=1, cutoff=0.6)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise UserError(f"sweep {key}: unknown config key{hint}")
+        tp = key_type(key)
+        if typing.get_origin(tp) is list:
+            raise UserError(f"sweep {key}: a key that takes a list cannot be swept")
+        if not isinstance(values, list) or not values:
+            raise UserError(f"sweep {key} must be a non-empty list of values, got {values!r}")
+        coerced = [_coerce(f"sweep {key}", value, tp) for value in values]
+        if len({repr(v) for v in coerced}) != len(coerced):
+            raise UserError(f"sweep {key} lists a value twice")
+        cfg.sweep[key] = coerced
+    for point in sweep_points(cfg):
+        try:
+            apply_point(cfg, point)
+        except UserError as exc:
+            raise UserError(f"sweep point {_point_text(point)}: {exc}") from None
+
+
+def sweep_points(cfg: Config) -> list[Point]:
+    """The cartesian product of the sweep's values, in the order written (the first key
+    varies slowest); [()] without a sweep."""
+    keys = list(cfg.sweep)
+    return [tuple(zip(keys, values, strict=True))
+            for values in itertools.product(*cfg.sweep.values())]
+
+
+def apply_point(cfg: Config, point: Point) -> Config:
+    """`cfg` with a sweep point's values set and no sweep: the config its trials run with.
+    Without a point, `cfg` itself."""
+    if not point:
+        return cfg
+    raw = cfg.to_dict()
+    raw.pop("sweep", None)
+    for key, value in point:
+        set_dotted(raw, key, value)
+    return config_from_dict(raw)

@@ -9,7 +9,7 @@ import sys
 import tensorflow as tf
 
 from actsearch.checks import check
-from actsearch.config import Config
+from actsearch.config import Config, apply_point, sweep_points
 from actsearch.data import Arrays, load_dataset
 from actsearch.executors import Log, get_executor
 from actsearch.lock import results_lock
@@ -40,25 +40,29 @@ def run_experiment(cfg: Config, overwrite: bool = False, quiet: bool = False,
 
 def _run(cfg: Config, overwrite: bool, quiet: bool, log: Log, arrays: Arrays | None
          ) -> ResultsDir:
-    check(cfg)
+    point_configs = [apply_point(cfg, point) for point in sweep_points(cfg)]
+    for point_cfg in point_configs:  # a swept architecture or setting must fit everything
+        check(point_cfg)
+    trials = plan_trials(cfg)  # ids that would collide: refused here
     executor = get_executor(cfg.execution.executor)
     executor.require()  # e.g. Ray not installed: refused before any work
     data = load_dataset(cfg.data, arrays)  # before the results folder: bad data claims nothing
-    check_model(cfg, data)  # a builder that does not fit the data: refused here too
+    for point_cfg in point_configs:  # a builder that does not fit the data: refused here too
+        check_model(point_cfg, data)
     with results_lock(cfg.out_dir):  # one run per folder; refused before any write
         results = ResultsDir(cfg.out_dir)
         results.prepare(cfg, overwrite=overwrite)
         if cfg.training.deterministic:
             tf.config.experimental.enable_op_determinism()
-        trials = plan_trials(cfg)
         results.save_environment({"data": {
             "source": cfg.data.path or cfg.data.loader or cfg.data.dataset,
             "train": len(data.x_train),
             "validation": len(data.x_val) if data.validation == "split" else "test set",
             "test": len(data.x_test), "input_shape": list(data.input_shape),
             "classes": data.num_classes}})
-        log(f"actsearch: {cfg.name}: {len(trials)} trials ({', '.join(cfg.model.activations)} x "
-            f"seeds {cfg.training.seeds}), {cfg.training.epochs} epochs, "
+        swept = "".join(f" x {key} {values}" for key, values in cfg.sweep.items())
+        log(f"actsearch: {cfg.name}: {len(trials)} trials ({', '.join(cfg.model.activations)}"
+            f"{swept} x seeds {cfg.training.seeds}), {cfg.training.epochs} epochs, "
             f"{cfg.model.architecture}, {data.describe()}; writing to {results.root}")
         executor.run(trials, cfg, data, results, verbose=keras_verbosity(quiet), log=log)
         write_report(cfg, results, trials)

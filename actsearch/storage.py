@@ -85,14 +85,22 @@ class ResultsDir:
 
     def prepare(self, cfg: Config, overwrite: bool) -> None:
         """Claim the folder for this config. A folder of another config is refused, so two
-        experiments never mix in one summary; the same config resumes where it stopped."""
+        experiments never mix in one summary; the same config resumes where it stopped, and
+        may grow: more (or fewer) activations, seeds and sweep values train only the trials
+        not yet in the folder (a trial's id says all that differs between trials)."""
         config_file = self.root / "config.yaml"
         if config_file.exists() and not overwrite:
             previous = yaml.safe_load(config_file.read_text())
+            before, now = list((previous or {}).get("sweep") or {}), list(cfg.sweep)
+            if before != now:
+                raise UserError(
+                    f"{self.root} was swept over [{', '.join(before)}], this config sweeps "
+                    f"[{', '.join(now)}]: its trials would mean something else; add values, "
+                    f"not keys (or reorder them), or use --out DIR or --overwrite")
             if not same_experiment(previous, cfg.to_dict()):
                 raise UserError(
-                    f"{self.root} holds results of a different config; use --out DIR for a "
-                    f"new folder or --overwrite to replace them"
+                    f"{self.root} holds results of a different config{_changed(previous, cfg)};"
+                    f" use --out DIR for a new folder or --overwrite to replace them"
                 )
             changed = meaning_changed(self.root, previous)
             if changed:
@@ -139,14 +147,34 @@ _PRESENTATION_KEYS = {("output",), ("plots",), ("execution",), ("diagnostics",),
 _NUMERIC_EXECUTION_KEYS = ("mixed_precision",)
 
 
+# The axes a study grows along: a trial's id names its activation, sweep point and seed.
+_AXIS_KEYS = (("model", "activations"), ("training", "seeds"))
+
+
 def same_experiment(a: dict[str, Any], b: dict[str, Any]) -> bool:
-    """Do two configs (as written to config.yaml) train the same trials? Keys added to
-    actsearch since a folder was written count as their defaults, except where the old
-    behaviour differed from the new default (see `_with_defaults`)."""
+    """Do two configs (as written to config.yaml) mean the same for every trial they share?
+    Activations, seeds and sweep values may differ (a study grows, each trial's id says
+    which it is), and so may the base value of a swept key (every trial sets its own); the
+    swept keys must match. Keys added to actsearch since a folder was written count as their
+    defaults, except where the old behaviour differed from the new default (see
+    `_with_defaults`)."""
+    stripped = _defining(a)
+    return stripped is not None and stripped == _defining(b)
+
+
+def _defining(raw: dict[str, Any]) -> dict[str, Any] | None:
+    """What decides the meaning of a config's trials (see same_experiment); None if it is
+    no valid config."""
     def strip(d: dict[str, Any]) -> dict[str, Any] | None:
         d = _with_defaults(d)
         if d is None:
             return None
+        d["sweep"] = list(d.get("sweep") or {})  # the keys; values are points, like seeds
+        for dotted in (*_AXIS_KEYS, *(tuple(key.split(".")) for key in d["sweep"])):
+            node = d
+            for part in dotted[:-1]:
+                node = node[part]
+            node.pop(dotted[-1], None)
         kept = {k: v for k, v in d.items() if (k,) not in _PRESENTATION_KEYS}
         training = d["training"]
         if training.get("restore_best") or training.get("early_stopping_patience"):
@@ -155,8 +183,23 @@ def same_experiment(a: dict[str, Any], b: dict[str, Any]) -> bool:
                                      for k in _NUMERIC_EXECUTION_KEYS}
         return kept
 
-    stripped = strip(a)
-    return stripped is not None and stripped == strip(b)
+    return strip(raw)
+
+
+def _changed(previous: dict[str, Any], cfg: Config) -> str:
+    """` (training.epochs differs)`: the first keys that make two configs differ, if known."""
+    a, b = _defining(previous), _defining(cfg.to_dict())
+    if a is None or b is None:
+        return ""
+    keys = _differing(a, b)
+    return f" ({', '.join(keys[:3])} {'differ' if len(keys) > 1 else 'differs'})" if keys else ""
+
+
+def _differing(a: Any, b: Any, prefix: str = "") -> list[str]:
+    if isinstance(a, dict) and isinstance(b, dict):
+        return [k for key in dict.fromkeys([*a, *b])
+                for k in _differing(a.get(key), b.get(key), f"{prefix}{key}.")]
+    return [] if a == b else [prefix.rstrip(".")]
 
 
 def _with_defaults(raw: dict[str, Any]) -> dict[str, Any] | None:

@@ -28,7 +28,7 @@ from actsearch.models import MNIST_CLASSES, MNIST_INPUT_SHAPE, build_model
 from actsearch.optimizer import make_optimizer
 from actsearch.storage import EpochTable, ResultsDir
 from actsearch.tensorboard_logs import require_tensorboard, tensorboard_callback, trial_hparams
-from actsearch.trials import Status, Trial, TrialResult
+from actsearch.trials import Status, Trial, TrialResult, trial_config
 
 
 def build_uncompiled_model(cfg: Config, activation: str,
@@ -129,9 +129,10 @@ def _best_so_far(history: pd.DataFrame, monitor: str, mode: str) -> float | None
 def train_trial(trial: Trial, cfg: Config, data: Dataset, results: ResultsDir,
                 verbose: int = 2, extra_callbacks: Sequence[keras.callbacks.Callback] = ()
                 ) -> TrialResult:
-    """Train one (activation, seed), resuming from its backup if an earlier run was cut off.
-    `extra_callbacks` run after the ones here, so they see each epoch's files written (the
-    Ray executor ships them to the driver from there)."""
+    """Train one (activation, point, seed) with its trial_config, resuming from its backup if
+    an earlier run was cut off. `extra_callbacks` run after the ones here, so they see each
+    epoch's files written (the Ray executor ships them to the driver from there)."""
+    cfg = trial_config(cfg, trial)
     started = time.perf_counter()
     keras.utils.set_random_seed(trial.seed)
     model = build_compiled_model(cfg, trial.activation, data.input_shape, data.num_classes,
@@ -145,7 +146,7 @@ def train_trial(trial: Trial, cfg: Config, data: Dataset, results: ResultsDir,
         require_tensorboard(cfg)
         callbacks.append(tensorboard_callback(
             results.root / "tensorboard" / trial.id, trial.id,
-            trial_hparams(cfg, trial.activation, trial.seed), resuming))
+            trial_hparams(cfg, trial.activation, trial.seed, dict(trial.point)), resuming))
     callbacks.append(keras.callbacks.TerminateOnNaN())
     if t.early_stopping_patience:
         monitor, mode = watched(cfg)

@@ -16,7 +16,7 @@ from actsearch.errors import UserError
 from actsearch.pruning import PruningCallback, pruning_callback, sweep_point
 from actsearch.storage import ResultsDir
 from actsearch.training import watched
-from actsearch.trials import Status, Trial, TrialResult
+from actsearch.trials import Status, Trial, TrialResult, trial_config
 
 Log = Callable[[str], None]
 
@@ -52,12 +52,13 @@ class Executor:
             else:
                 log(f"{trial.head}: already finished, skipped")
                 done[trial.id] = record
-        heads = {trial.id: trial.head for trial in pending}
+        by_id = {trial.id: trial for trial in pending}
         self.finished, self.planned = done, {t.id: t for t in trials}  # pruning's peers
         if pending:
             for result in self.run_pending(pending, cfg, data, results, verbose, log):
+                result.config = trial_config(cfg, by_id[result.trial_id]).to_dict()
                 results.save_record(result)  # each as it ends: a crash keeps the finished ones
-                log(describe_result(heads[result.trial_id], result))
+                log(describe_result(by_id[result.trial_id].head, result))
                 done[result.trial_id] = result
         return [done[t.id] for t in trials]
 

@@ -1,4 +1,5 @@
-"""The fused executor: a seed's trials trained as one Keras model, one branch per activation.
+"""The fused executor: a (sweep point, seed)'s trials trained as one Keras model, one branch per
+activation.
 
 Every branch sees the same input batches; the model's loss is the sum of the branch losses,
 so each branch's gradient is exactly its own loss's gradient. With element-wise clipping
@@ -16,7 +17,8 @@ What differs from the local executor, by design:
   diverging trial within the epoch, so that epoch's train metrics average fewer batches;
 - the history's `seconds` and the record's `seconds` are the whole group's, which trained
   all its branches in that time;
-- an interrupted group resumes from the Keras backup of the fused model (state/fused-seed<N>).
+- an interrupted group resumes from the Keras backup of the fused model
+  (state/fused[-<point>]-seed<N>).
 Setups where branches would interact are refused at config time (check_fused_config).
 """
 
@@ -48,7 +50,7 @@ from actsearch.training import (
     steps_per_epoch,
     trial_callbacks,
 )
-from actsearch.trials import Trial, TrialResult
+from actsearch.trials import Trial, TrialResult, point_id, point_label, trial_config
 
 
 def check_fused_config(cfg: Config) -> None:
@@ -119,12 +121,14 @@ def branch_output(cfg: Config, branch: keras.Model, inputs: keras.KerasTensor
     return output
 
 
-def branch_logs(logs: dict, trial_id: str, names: list[str]) -> dict[str, float]:
-    """One branch's share of the fused logs, under the names a lone model would log."""
+def branch_logs(logs: dict, trial_id: str, names: list[str], alone: bool = False
+                ) -> dict[str, float]:
+    """One branch's share of the fused logs, under the names a lone model would log. `alone`:
+    the only branch (a grown study's one new activation), whose logs Keras leaves unprefixed."""
     out = {}
     for prefix in ("", "val_"):
         for name in names:
-            key = f"{prefix}{trial_id}_{name}"
+            key = f"{prefix}{name}" if alone else f"{prefix}{trial_id}_{name}"
             if key in logs:
                 out[prefix + name] = float(logs[key])
     if "learning_rate" in logs:  # the one optimizer's, shared by every branch
@@ -165,7 +169,8 @@ class BranchCallbacks(keras.callbacks.Callback):
             callback.on_epoch_begin(epoch, logs)
 
     def on_epoch_end(self, epoch, logs=None):
-        own = {tid: branch_logs(logs or {}, tid, self.names) for tid in self.active}
+        alone = len(self.per_trial) == 1
+        own = {tid: branch_logs(logs or {}, tid, self.names, alone) for tid in self.active}
         for tid, callback in self._in_order():
             callback.on_epoch_end(epoch, own[tid])
         for tid, values in own.items():
@@ -176,7 +181,7 @@ class BranchCallbacks(keras.callbacks.Callback):
 
 
 class FusedExecutor(Executor):
-    """Per seed, the pending trials as one fused model."""
+    """Per (sweep point, seed), the pending trials as one fused model."""
 
     name = "fused"
 
@@ -185,16 +190,20 @@ class FusedExecutor(Executor):
 
     def run_pending(self, trials: list[Trial], cfg: Config, data: Dataset,
                     results: ResultsDir, verbose: int, log: Log) -> Iterator[TrialResult]:
-        for seed in dict.fromkeys(t.seed for t in trials):
-            group = [t for t in trials if t.seed == seed]
-            log(f"fused seed {seed}: " + ", ".join(t.activation for t in group) + " as one model")
+        for point, seed in dict.fromkeys((t.point, t.seed) for t in trials):
+            group = [t for t in trials if (t.point, t.seed) == (point, seed)]
+            where = f" {point_label(point)}" if point else ""
+            log(f"fused{where} seed {seed}: " + ", ".join(t.activation for t in group)
+                + " as one model")
             yield from train_group(group, cfg, data, results, verbose)
             keras.backend.clear_session()
 
 
 def train_group(trials: list[Trial], cfg: Config, data: Dataset, results: ResultsDir,
                 verbose: int) -> list[TrialResult]:
-    """Train one seed's trials together, then test and record each as the local executor does."""
+    """Train one (point, seed)'s trials together, then test and record each as the local
+    executor does; they share the point's trial_config."""
+    cfg = trial_config(cfg, trials[0])
     started = time.perf_counter()
     t = cfg.training
     model, branches = build_fused_model(cfg, trials, data.input_shape, data.num_classes,
@@ -202,7 +211,7 @@ def train_group(trials: list[Trial], cfg: Config, data: Dataset, results: Result
     keras.utils.set_random_seed(trials[0].seed)  # the group's batch order
     names = ["loss", *t.metrics]
     per_trial = {trial.id: trial_callbacks(trial, cfg, data, results) for trial in trials}
-    backup = results.backup_path(group_id(trials[0].seed))
+    backup = results.backup_path(group_id(trials[0].seed, trials[0].point))
     resumed = (backup / "backup").exists()  # branches that had diverged stay retired
     retired = [trial.id for trial in trials if resumed
                and first_nonfinite_epoch(results.load_history(trial.id)) is not None]
@@ -218,8 +227,8 @@ def train_group(trials: list[Trial], cfg: Config, data: Dataset, results: Result
     return out
 
 
-def group_id(seed: int) -> str:
-    return f"fused-seed{seed}"
+def group_id(seed: int, point: tuple = ()) -> str:
+    return f"fused{point_id(point)}-seed{seed}"
 
 
 def _per_output(branches: dict[str, keras.Model], y: np.ndarray) -> dict[str, np.ndarray]:

@@ -27,7 +27,10 @@ def seed_means(diag: pd.DataFrame) -> pd.DataFrame:
             .reset_index())
 
 
-def plot_diagnostics(diag: pd.DataFrame, plots_dir: Path) -> list[Path]:
+def plot_diagnostics(diag: pd.DataFrame, plots_dir: Path, tag: str = "", label: str = ""
+                     ) -> list[Path]:
+    """The gradient and hidden-layer figures; `tag` ends their file names and `label` their
+    titles (one sweep point's: `-depth8`, `depth=8`)."""
     if diag.empty:
         return []
     means = seed_means(diag)
@@ -35,8 +38,10 @@ def plot_diagnostics(diag: pd.DataFrame, plots_dir: Path) -> list[Path]:
     layers = list(dict.fromkeys(diag["layer"]))
     n_seeds = diag.groupby("activation")["seed"].nunique().max()
     note = f" (mean of {n_seeds} seeds)" if n_seeds > 1 else ""
-    return (_gradients(means, activations, layers, plots_dir / "diagnostics_gradients", note)
-            + _per_layer(means, activations, plots_dir / "diagnostics_layers", note))
+    note += f", {label}" if label else ""
+    return (_gradients(means, activations, layers, plots_dir / f"diagnostics_gradients{tag}",
+                       note)
+            + _per_layer(means, activations, plots_dir / f"diagnostics_layers{tag}", note))
 
 
 def _gradients(means: pd.DataFrame, activations: list[str], layers: list[str], stem: Path,

@@ -8,12 +8,18 @@ actsearch or writing a report leaves a notebook's plotting backend alone.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib
+import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+
+from actsearch.analysis import rows_at
+from actsearch.config import Point
+from actsearch.trials import point_label, short_keys
 
 PRETTY = {"binary_accuracy": "binary accuracy", "categorical_accuracy": "accuracy (10-class)",
           "loss": "loss"}
@@ -93,13 +99,39 @@ def save_figure(fig: Figure, stem: Path) -> list[Path]:
     return paths
 
 
+def plot_point_panels(histories: pd.DataFrame, column: str, title: str, stem: Path,
+                      activations: list[str], points: list[Point],
+                      pruned: Sequence[str] = ()) -> list[Path]:
+    """`column` against epoch, one panel per sweep point (shared y axis), one curve per
+    activation in each; write stem.png and stem.svg."""
+    ncols = min(3, len(points))
+    nrows = int(np.ceil(len(points) / ncols))
+    fig = new_figure(figsize=(5.2 * ncols, 3.9 * nrows))
+    axes = fig.subplots(nrows, ncols, sharey=True, squeeze=False)
+    for ax, point in zip(axes.flat, points, strict=False):
+        draw_curves(ax, rows_at(histories, point), column, activations, pruned)
+        ax.set_title(point_label(point))
+    for ax in axes.flat[len(points):]:
+        ax.set_visible(False)
+    fig.suptitle(title)
+    return save_figure(fig, stem)
+
+
 def plot_results(histories: pd.DataFrame, plots_dir: Path, metric: str, exclude: list[str],
-                 validation: str, pruned: Sequence[str] = ()) -> list[Path]:
+                 validation: str, points: list[Point] | None = None,
+                 pruned: Sequence[str] = ()) -> list[Path]:
     """The standard set: validation and training accuracy and loss, plus the validation pair
-    again without the excluded activations (the article dropped sigmoid to zoom in); `pruned`
-    trials' curves end with an x."""
+    again without the excluded activations (the article dropped sigmoid to zoom in). With a
+    sweep (`points`), each figure has one panel per point; `pruned` trials' curves end with an x."""
     if histories.empty:
         return []
+
+    def draw(hist: pd.DataFrame, column: str, title: str, stem: Path, activations: list[str]
+             ) -> list[Path]:
+        if points and points != [()]:
+            return plot_point_panels(hist, column, title, stem, activations, points, pruned)
+        return plot_curves(hist, column, title, stem, activations, pruned)
+
     activations = list(dict.fromkeys(histories["activation"]))
     val_name = "test set, used as validation" if validation == "test" else "held-out validation"
     written = []
@@ -109,13 +141,71 @@ def plot_results(histories: pd.DataFrame, plots_dir: Path, metric: str, exclude:
         column = f"val_{col}" if split == "val" else col
         where = val_name if split == "val" else "training"
         title = f"{PRETTY.get(col, col)} per epoch ({where})"
-        written += plot_curves(histories, column, title, plots_dir / f"{split}_{kind}",
-                               activations, pruned)
+        written += draw(histories, column, title, plots_dir / f"{split}_{kind}", activations)
     kept = [a for a in activations if a not in exclude]
     if kept and len(kept) < len(activations):
         suffix = "without_" + "_".join(a for a in activations if a in exclude)
         for col, kind in ((metric, "accuracy"), ("loss", "loss")):
             title = f"{PRETTY.get(col, col)} per epoch ({val_name}), {suffix.replace('_', ' ')}"
-            written += plot_curves(histories, f"val_{col}", title,
-                                   plots_dir / f"val_{kind}_{suffix}", kept, pruned)
+            written += draw(histories, f"val_{col}", title, plots_dir / f"val_{kind}_{suffix}",
+                            kept)
+    return written
+
+
+def numeric_keys(sweep: dict[str, list]) -> list[str]:
+    """Swept keys whose values are all numbers (not booleans), with at least two values."""
+    return [key for key, values in sweep.items() if len(values) > 1 and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)]
+
+
+def plot_objective_vs_keys(summary: pd.DataFrame, score: str, sweep: dict[str, list],
+                           plots_dir: Path) -> list[Path]:
+    """For each numeric swept key, plots/objective_vs_<key>: the objective on the test set
+    (`score`) against the key's values, one line per activation (mean over seeds, error bars
+    one standard deviation, each seed a faint dot); one panel per combination of the other
+    swept keys' values; a log x axis when the values span 100x or more."""
+    if summary.empty or score not in summary:
+        return []
+    ok = summary[summary["status"] == "ok"].dropna(subset=[score])
+    activations = list(dict.fromkeys(summary["activation"]))
+    short = short_keys(list(sweep))
+    written = []
+    for key in numeric_keys(sweep):
+        others = [k for k in sweep if k != key]
+        panels = [tuple(zip(others, values, strict=True)) for values in
+                  itertools.product(*(sweep[k] for k in others))]
+        ncols = min(3, len(panels))
+        nrows = int(np.ceil(len(panels) / ncols))
+        fig = new_figure(figsize=(6.0 * ncols, 4.4 * nrows))
+        axes = fig.subplots(nrows, ncols, sharey=True, squeeze=False)
+        values = sorted(sweep[key])
+        for ax, panel in zip(axes.flat, panels, strict=False):
+            rows = rows_at(ok, panel)
+            for activation in activations:
+                runs = rows[rows["activation"] == activation]
+                if runs.empty:
+                    continue
+                color, style = line_style(activation, activations)
+                stats = runs.groupby(key)[score].agg(["mean", "std", "count"]).sort_index()
+                ax.errorbar(stats.index, stats["mean"], yerr=stats["std"].fillna(0.0),
+                            fmt=style, color=color, marker="o", ms=4, capsize=3, lw=1.6,
+                            label=activation)
+                if stats["count"].max() > 1:
+                    ax.scatter(runs[key], runs[score], color=color, s=10, alpha=0.35, lw=0)
+            positive = all(v > 0 for v in values)
+            if positive and max(values) / min(values) >= 100:
+                ax.set_xscale("log")
+            ax.set_xticks(values, [f"{v:g}" for v in values])
+            ax.set_xlabel(key)
+            ax.grid(True, alpha=0.3)
+            if panel:
+                ax.set_title(point_label(panel))
+            ax.legend(title="activation", fontsize=8)
+        for ax in axes.flat[len(panels):]:
+            ax.set_visible(False)
+        for ax in axes[:, 0]:
+            ax.set_ylabel(f"test {PRETTY.get(score.removeprefix('test_'), score)}")
+        fig.suptitle(f"test {score.removeprefix('test_')} against {key} (mean ± std over "
+                     f"seeds; dots: seeds)")
+        written += save_figure(fig, plots_dir / f"objective_vs_{short[key]}")
     return written

@@ -12,12 +12,13 @@ import pandas as pd
 from actsearch.analysis import (
     diagnostics_table,
     rank_activations,
+    rows_at,
     score_column,
     tidy_diagnostics,
     tidy_histories,
     trial_summary,
 )
-from actsearch.config import Config
+from actsearch.config import Config, sweep_points
 from actsearch.files import write_atomic
 from actsearch.losses import LOSSES
 from actsearch.optimizer import describe_optimizer
@@ -33,10 +34,10 @@ from actsearch.reporting.document import (
 )
 from actsearch.reporting.html import render_html
 from actsearch.reporting.markdown import render_markdown
-from actsearch.reporting.plots import plot_results
+from actsearch.reporting.plots import plot_objective_vs_keys, plot_results
 from actsearch.statistics import PAIRED, Comparison, RankingVerdict, ranking_verdict
 from actsearch.storage import ResultsDir
-from actsearch.trials import Status, Trial
+from actsearch.trials import Status, Trial, point_id, point_label
 
 
 def write_report(cfg: Config, results: ResultsDir, trials: list[Trial]) -> pd.DataFrame:
@@ -55,10 +56,14 @@ def write_report(cfg: Config, results: ResultsDir, trials: list[Trial]) -> pd.Da
         write_atomic(root / "diagnostics.csv", diag.to_csv(index=False))
     pruned = (summary.loc[summary["status"] == Status.PRUNED, "trial"].tolist()
               if "status" in summary else [])
+    points = sweep_points(cfg)
     plots = plot_results(histories, results.plots_dir, cfg.plot_metric, cfg.plots.exclude,
-                         cfg.data.validation, pruned)
-    plots += plot_diagnostics(diag, results.plots_dir)
-    report = build_report(cfg, root, summary, ranking, diagnostics_table(diag),
+                         cfg.data.validation, points, pruned)
+    plots += plot_objective_vs_keys(summary, score_column(cfg), cfg.sweep, results.plots_dir)
+    for point in points:
+        plots += plot_diagnostics(rows_at(diag, point) if point else diag, results.plots_dir,
+                                  point_id(point), point_label(point))
+    report = build_report(cfg, root, summary, ranking, diagnostics_table(diag, points),
                           [p for p in plots if p.suffix == ".png"])
     write_atomic(root / "summary.md", render_markdown(report, root))
     write_atomic(root / "report.html", render_html(report))
@@ -68,19 +73,31 @@ def write_report(cfg: Config, results: ResultsDir, trials: list[Trial]) -> pd.Da
 def build_report(cfg: Config, root: Path, summary: pd.DataFrame, ranking: pd.DataFrame,
                  diag_table: pd.DataFrame, pngs: list[Path]) -> Report:
     sections = []
-    if not summary.empty and not ranking.empty:
+    points = sweep_points(cfg)
+    if cfg.sweep and not ranking.empty:
+        sections.append(Section("Across the sweep", [ACROSS_INTRO, across_table(cfg, ranking)]))
+    for point in points:
+        where = f", {point_label(point)}" if point else ""
+        at = rows_at(summary, point) if point else summary
+        ranked = rows_at(ranking, point) if point else ranking
+        if at.empty or ranked.empty:
+            continue
         score = score_column(cfg)
-        verdict = ranking_verdict(summary, score, cfg.objective.direction == "max")
-        sections.append(Section("Ranking", [_ranking_table(ranking, cfg),
-                                            *([verdict_sentence(verdict, cfg)] if verdict
-                                              else [])]))
+        verdict = ranking_verdict(at, score, cfg.objective.direction == "max")
+        sections.append(Section(f"Ranking{where}", [
+            _ranking_table(ranked, cfg), *([verdict_sentence(verdict, cfg)] if verdict else [])]))
         if verdict and len(verdict.untestable) < len(verdict.comparisons):
-            sections.append(Section("How sure is the ranking?", [
+            sections.append(Section(f"How sure is the ranking{where}?", [
                 comparison_intro(cfg),
                 Bullets([comparison_sentence(c, _scale(cfg)) for c in verdict.comparisons])]))
-    if not diag_table.empty:
-        sections.append(Section("Inside the networks", [
-            DIAGNOSTICS_INTRO, table_from_frame(diag_table, diagnostic_number, wide=True)]))
+    for point in points:
+        rows = rows_at(diag_table, point) if point else diag_table
+        if rows.empty:
+            continue
+        rows = rows.drop(columns=[key for key, _ in point]).dropna(axis=1, how="all")
+        where = f", {point_label(point)}" if point else ""
+        sections.append(Section(f"Inside the networks{where}", [
+            DIAGNOSTICS_INTRO, table_from_frame(rows, diagnostic_number, wide=True)]))
     if pngs:
         sections.append(Section("Plots", [Figure(p, wide=p.stem.startswith("diagnostics"))
                                           for p in pngs], html_only=True))
@@ -99,6 +116,30 @@ def build_report(cfg: Config, root: Path, summary: pd.DataFrame, ranking: pd.Dat
     return Report(f"{cfg.name}: activation comparison", intro, sections)
 
 
+ACROSS_INTRO = ("Mean test objective over seeds (accuracies in %) at each sweep point, and the "
+                "activation's rank there (1 = best); each point's own ranking and tests "
+                "follow.")
+
+
+def across_table(cfg: Config, ranking: pd.DataFrame) -> Table:
+    """Activations down, sweep points across: `mean (rank)` of the objective on the test
+    set, so a glance shows how the ranking moves with the swept values."""
+    factor, _ = _scale(cfg)
+    score = f"{score_column(cfg)}_mean"
+    points = [p for p in sweep_points(cfg) if not rows_at(ranking, p).empty]
+    activations = list(dict.fromkeys(ranking["activation"]))
+    rows = []
+    for activation in activations:
+        cells = [activation]
+        for point in points:
+            row = rows_at(ranking, point)
+            row = row[row["activation"] == activation]
+            mean = row[score].iloc[0] * factor if not row.empty else float("nan")
+            cells.append("-" if pd.isna(mean) else f"{mean:.2f} ({row['rank'].iloc[0]})")
+        rows.append(cells)
+    return Table(["activation", *(point_label(p) for p in points)], rows, wide=True)
+
+
 def describe_setup(cfg: Config) -> str:
     """One paragraph: what data, how validated, how trained, what decides the ranking."""
     data, t = cfg.data, cfg.training
@@ -114,7 +155,15 @@ def describe_setup(cfg: Config) -> str:
             f"loss {t.loss} ({LOSSES.get(t.loss).description}), "
             f"{describe_optimizer(t.optimizer)}{_clip_text(cfg)}; "
             f"seeds {', '.join(map(str, t.seeds))}. Objective: {cfg.objective.metric} "
-            f"({cfg.objective.direction}), on the test set for the ranking.")
+            f"({cfg.objective.direction}), on the test set for the ranking.{_sweep_text(cfg)}")
+
+
+def _sweep_text(cfg: Config) -> str:
+    if not cfg.sweep:
+        return ""
+    swept = "; ".join(f"{key} {', '.join(map(str, values))}" for key, values in cfg.sweep.items())
+    return (f" Swept: {swept} ({len(sweep_points(cfg))} points; activations are ranked and "
+            f"tested within each point).")
 
 
 def _scale(cfg: Config) -> tuple[float, str]:
@@ -198,6 +247,7 @@ ACCURACY_NOTE = ("binary_accuracy is what Keras reported as 'accuracy' for binar
 
 def _trial_columns(cfg: Config, summary: pd.DataFrame) -> pd.DataFrame:
     wanted = list(dict.fromkeys(c.format(m=cfg.objective.metric) for c in TRIAL_COLUMNS))
+    wanted[1:1] = list(cfg.sweep)  # a sweep point's values after the activation
     return summary[[c for c in wanted if c in summary.columns]]
 
 
