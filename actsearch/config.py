@@ -109,9 +109,13 @@ class PlotsConfig:
 @dataclass
 class DiagnosticsConfig:
     enabled: bool = True  # gradient norms, clipping, dead units, activation stats per epoch
-    probe_size: int = 512  # training images measured (the same ones for every trial)
+    probe_size: int = 512  # training images measured (the same ones for every trial); fewer
+    #                        bias the numbers (gradient norms up, rare units read dead)
     probe_seed: int = 0
     dead_threshold: float = 0.0  # a unit is dead if |output| <= this for every probe image
+    every: int = 5  # probe after every k-th epoch, and always before training, after epoch 1
+    #                 and after the last: 512 images cost ~3% of a 20,000-image epoch, so 5
+    #                 keeps the probe under 1% (benchmarks/README.md); 1: every epoch's curve
 
 
 @dataclass
@@ -403,6 +407,8 @@ def validate(cfg: Config) -> None:
                         f"{cfg.diagnostics.probe_size}")
     if cfg.diagnostics.dead_threshold < 0:
         raise UserError("diagnostics.dead_threshold must be 0 or more")
+    if cfg.diagnostics.every < 1:
+        raise UserError(f"diagnostics.every must be at least 1, got {cfg.diagnostics.every}")
     validate_execution(cfg.execution)
     validate_search(cfg.search)
 

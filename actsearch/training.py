@@ -211,7 +211,7 @@ def diagnostics_writer(cfg: Config, data: Dataset, path: Path) -> DiagnosticsWri
     idx = probe_indices(len(data.x_train), d.probe_size, d.probe_seed)
     clip = ClipRule(o.clipvalue, o.clipnorm, o.global_clipnorm)
     return DiagnosticsWriter(path, data.x_train[idx], data.y_train[idx],
-                             get_loss(cfg.training.loss), clip, d.dead_threshold)
+                             get_loss(cfg.training.loss), clip, d.dead_threshold, d.every)
 
 
 def first_nonfinite_epoch(history: pd.DataFrame) -> int | None:

@@ -18,6 +18,7 @@ from actsearch.analysis import (
     trial_summary,
 )
 from actsearch.config import Config
+from actsearch.diagnostics import describe_probe
 from actsearch.files import write_atomic
 from actsearch.losses import LOSSES
 from actsearch.reporting.diagnostic_plots import plot_diagnostics
@@ -77,7 +78,8 @@ def build_report(cfg: Config, root: Path, summary: pd.DataFrame, ranking: pd.Dat
                 Bullets([comparison_sentence(c, _scale(cfg)) for c in verdict.comparisons])]))
     if not diag_table.empty:
         sections.append(Section("Inside the networks", [
-            DIAGNOSTICS_INTRO, table_from_frame(diag_table, diagnostic_number, wide=True)]))
+            f"{describe_probe(cfg.diagnostics)} {DIAGNOSTICS_INTRO}",
+            table_from_frame(diag_table, diagnostic_number, wide=True)]))
     if pngs:
         sections.append(Section("Plots", [Figure(p, wide=p.stem.startswith("diagnostics"))
                                           for p in pngs], html_only=True))
