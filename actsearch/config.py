@@ -113,9 +113,9 @@ class DiagnosticsConfig:
     #                        bias the numbers (gradient norms up, rare units read dead)
     probe_seed: int = 0
     dead_threshold: float = 0.0  # a unit is dead if |output| <= this for every probe image
-    every: int = 5  # probe after every k-th epoch, and always before training, after epoch 1
-    #                 and after the last: 512 images cost ~3% of a 20,000-image epoch, so 5
-    #                 keeps the probe under 1% (benchmarks/README.md); 1: every epoch's curve
+    every: int = 5  # probe before training, after each of the first k epochs, then after every
+    #                 k-th and the last: 512 images cost ~3% of a 20,000-image epoch, k=5 keeps
+    #                 a long run's probe under 1% (benchmarks/README.md); 1: every epoch
 
 
 @dataclass

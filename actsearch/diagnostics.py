@@ -1,7 +1,8 @@
 """What the articles only describe, measured on the network as it trains.
 
-On a fixed probe batch, before training, after epoch 1, every `diagnostics.every`-th epoch
-and after the last (describe_probe says which), for every top-level layer
+On a fixed probe batch, before training, after each of the first `diagnostics.every`
+epochs (where the early dynamics are), then every `every`-th epoch and after the last
+(describe_probe says which), for every top-level layer
 with a kernel (`conv1`, `conv2`, `dense`, `output` in the article's network) and the activation
 layer named after it (`<layer>_act`, as models.ActivationFactory names it; a subclassed model
 gets the gradient columns only):
@@ -163,20 +164,22 @@ def unit_statistics(outputs: tf.Tensor, dead_threshold: float) -> dict[str, tf.T
 def describe_probe(d: DiagnosticsConfig) -> str:
     """One sentence for the report: how many images, and after which epochs."""
     when = ("after every epoch" if d.every == 1 else
-            f"after epoch 1, every {d.every} epochs and after the last")
+            f"after each of the first {d.every} epochs, then every {d.every} epochs and after "
+            "the last")
     return f"The probe: {d.probe_size} training images, before training and {when}."
 
 
 def measured_epoch(epoch: int, every: int, epochs: int | None) -> bool:
-    """Is the probe run after `epoch` (numbered from 1)? Epoch 1 and the last epoch always
-    (the report's table reads them), and every `every`-th epoch between."""
-    return epoch == 1 or epoch % every == 0 or epoch == epochs
+    """Is the probe run after `epoch` (numbered from 1)? Each of the first `every` epochs
+    (where sigmoid escapes its plateau; the report's table reads epoch 1), then every
+    `every`-th, and the last epoch always."""
+    return epoch <= every or epoch % every == 0 or epoch == epochs
 
 
 class DiagnosticsWriter(keras.callbacks.Callback):
-    """Writes <out>/diagnostics/<trial>.csv: epoch 0 (the initial weights), epoch 1, every
-    `every`-th epoch and the last one (also when training stops early), rewritten atomically
-    each time and stitched on resume like the history."""
+    """Writes <out>/diagnostics/<trial>.csv: epoch 0 (the initial weights), the epochs
+    measured_epoch picks and the last one (also when training stops early), rewritten
+    atomically each time and stitched on resume like the history."""
 
     def __init__(self, path: Path, x: np.ndarray, y: np.ndarray, loss: Callable, clip: ClipRule,
                  dead_threshold: float, every: int = 1):

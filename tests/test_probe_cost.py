@@ -26,7 +26,8 @@ from actsearch.diagnostics import (
 )
 from actsearch.errors import UserError
 from actsearch.storage import RESULTS_FORMAT, ResultsDir
-from actsearch.training import build_compiled_model
+from actsearch.training import build_compiled_model, train_trial
+from actsearch.trials import plan_trials
 
 CLIP = 0.5
 
@@ -63,6 +64,7 @@ def _probed_epochs(data, tmp_path, every: int, epochs: int, stop_after: int | No
     callbacks = [writer] + ([_StopAfter(stop_after)] if stop_after else [])
     model.fit(data.x_train, data.y_train, batch_size=96, epochs=epochs, verbose=0,
               callbacks=callbacks)
+    assert writer.probe._measure.experimental_get_tracing_count() == 1  # once per trial
     diag = pd.read_csv(tmp_path / "d.csv")
     assert (diag.groupby("epoch").size() == 3).all()  # dense1, dense2, output each time
     return sorted(diag["epoch"].unique())
@@ -70,20 +72,20 @@ def _probed_epochs(data, tmp_path, every: int, epochs: int, stop_after: int | No
 
 @pytest.mark.parametrize("every, epochs, expected", [
     (1, 4, [1, 2, 3, 4]),
-    (5, 12, [1, 5, 10, 12]),
-    (3, 9, [1, 3, 6, 9]),
+    (5, 12, [1, 2, 3, 4, 5, 10, 12]),
+    (3, 10, [1, 2, 3, 6, 9, 10]),
     (5, 1, [1]),
 ])
-def test_measured_epochs_are_the_first_every_kth_and_the_last(every, epochs, expected):
+def test_measured_epochs_are_the_first_k_then_every_kth_and_the_last(every, epochs, expected):
     assert [e for e in range(1, epochs + 1) if measured_epoch(e, every, epochs)] == expected
 
 
-def test_every_third_epoch_on_a_real_fit_keeps_before_training_first_and_last(data, tmp_path):
-    assert _probed_epochs(data, tmp_path, every=3, epochs=4) == [0, 1, 3, 4]
+def test_every_second_epoch_on_a_real_fit_keeps_before_training_and_the_last(data, tmp_path):
+    assert _probed_epochs(data, tmp_path, every=2, epochs=5) == [0, 1, 2, 4, 5]
 
 
 def test_training_stopped_early_still_gets_its_last_epoch_measured(data, tmp_path):
-    assert _probed_epochs(data, tmp_path, every=5, epochs=8, stop_after=3) == [0, 1, 3]
+    assert _probed_epochs(data, tmp_path, every=2, epochs=8, stop_after=5) == [0, 1, 2, 4, 5]
 
 
 def test_numbers_reduced_in_the_graph_match_numpy_on_the_same_tensors(data):
@@ -124,8 +126,8 @@ def test_every_is_in_the_config_with_a_default_and_checked():
 def test_the_report_says_which_epochs_were_probed():
     assert describe_probe(DiagnosticsConfig(probe_size=512, every=1)) == (
         "The probe: 512 training images, before training and after every epoch.")
-    assert "after epoch 1, every 5 epochs and after the last" in describe_probe(
-        DiagnosticsConfig(every=5))
+    assert "after each of the first 5 epochs, then every 5 epochs and after the last" in (
+        describe_probe(DiagnosticsConfig(every=5)))
 
 
 def test_a_folder_written_before_every_existed_resumes(tmp_path):
@@ -138,3 +140,21 @@ def test_a_folder_written_before_every_existed_resumes(tmp_path):
     new = config_from_dict({**old, "diagnostics": {"enabled": True, "every": 3}})
     ResultsDir(out).prepare(new, overwrite=False)  # not refused: the probe trains nothing
     assert yaml.safe_load((out / "config.yaml").read_text())["diagnostics"]["every"] == 3
+
+
+@pytest.mark.parametrize("validation", ["test", "split"])
+def test_the_recorded_test_metrics_are_the_final_weights_on_the_test_set(validation, tmp_path):
+    cfg = config_from_dict(tiny_config(
+        tmp_path / "out", data={"path": str(FIXTURE), "limit_train": 192, "limit_test": 64,
+                                "validation": validation},
+        model={"architecture": "mlp", "depth": 1, "width": 16}))
+    data = load_dataset(cfg.data)
+    results = ResultsDir(cfg.out_dir)
+    results.prepare(cfg, overwrite=True)
+    trial = plan_trials(cfg)[0]
+    trained = keras.callbacks.Callback()  # holds the trained model after fit
+    result = train_trial(trial, cfg, data, results, verbose=0, extra_callbacks=[trained])
+    again = trained.model.evaluate(data.x_test, data.y_test, verbose=0, return_dict=True)
+    assert set(result.test) == set(again)
+    for name, value in again.items():
+        assert result.test[name] == pytest.approx(value, rel=1e-5, abs=1e-6)
