@@ -138,9 +138,13 @@ class PlotsConfig:
 @dataclass
 class DiagnosticsConfig:
     enabled: bool = True  # gradient norms, clipping, dead units, activation stats per epoch
-    probe_size: int = 512  # training images measured (the same ones for every trial)
+    probe_size: int = 512  # training images measured (the same ones for every trial); fewer
+    #                        bias the numbers (gradient norms up, rare units read dead)
     probe_seed: int = 0
     dead_threshold: float = 0.0  # a unit is dead if |output| <= this for every probe image
+    every: int = 5  # probe before training, after each of the first k epochs, then after every
+    #                 k-th and the last: 512 images cost ~3% of a 20,000-image epoch, k=5 keeps
+    #                 a long run's probe under 1% (benchmarks/README.md); 1: every epoch
 
 
 @dataclass
@@ -456,6 +460,8 @@ def validate(cfg: Config) -> None:
                         f"{cfg.diagnostics.probe_size}")
     if cfg.diagnostics.dead_threshold < 0:
         raise UserError("diagnostics.dead_threshold must be 0 or more")
+    if cfg.diagnostics.every < 1:
+        raise UserError(f"diagnostics.every must be at least 1, got {cfg.diagnostics.every}")
     validate_execution(cfg.execution)
     validate_search(cfg.search)
     validate_pruning(cfg.pruning, cfg.objective)

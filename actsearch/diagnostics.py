@@ -1,6 +1,8 @@
 """What the articles only describe, measured on the network as it trains.
 
-On a fixed probe batch, before training and after every epoch, for every top-level layer
+On a fixed probe batch, before training, after each of the first `diagnostics.every`
+epochs (where the early dynamics are), then every `every`-th epoch and after the last
+(describe_probe says which), for every top-level layer
 with a kernel (`conv1`, `conv2`, `dense`, `output` in the article's network) and the activation
 layer named after it (`<layer>_act`, as models.ActivationFactory names it; a subclassed model
 gets the gradient columns only):
@@ -19,7 +21,10 @@ gets the gradient columns only):
 
 The probe runs in inference mode (no dropout), so the same weights always give the same
 numbers. Its gradient is the mean over the probe (512 images by default), which is less
-noisy and so slightly smaller per entry than a training batch's gradient.
+noisy and so slightly smaller per entry than a training batch's gradient. Fewer images would
+be cheaper but change the numbers: the mean gradient's norm grows with the sampling noise and
+rarely active units read dead (benchmarks/README.md), so the cost is cut by measuring less
+often (`every`) and by reducing everything inside the compiled probe instead.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from actsearch.config import DiagnosticsConfig
 from actsearch.models import is_graph_model
 from actsearch.storage import EpochTable
 
@@ -95,36 +101,41 @@ class Probe:
                          else lambda x, training: [model(x, training=training)])
         self._measure = tf.function(self._raw_measure)
 
-    def _raw_measure(self):
+    def _raw_measure(self) -> tuple[tf.Tensor, tf.Tensor, list[dict[str, tf.Tensor]]]:
         kernels = [layer.kernel for layer in self.layers]
         with tf.GradientTape() as tape:
             *acts, pred = self.features(self.x, training=False)
             loss = tf.reduce_mean(self.loss_fn(self.y, pred))
-        grads = tape.gradient(loss, kernels)
-        # reduced here, in the graph: copying the probe's activations (tens of millions of
-        # numbers) out to NumPy every epoch cost more than the probe's forward pass
-        return grads, [unit_reductions(a) for a in acts]
+        grads = [tf.cast(g, tf.float32) for g in tape.gradient(loss, kernels)]
+        # everything reduced here, in the graph, to a few scalars per layer: copying the
+        # probe's activations (tens of millions of numbers) or the gradients (a million) out
+        # to NumPy cost more than the arithmetic
+        norms = tf.stack([tf.norm(g) for g in grads])
+        clipvalue = self.clip.clipvalue
+        over = tf.stack([tf.reduce_mean(tf.cast(tf.abs(g) > clipvalue, tf.float32))
+                         if clipvalue is not None else tf.constant(math.nan) for g in grads])
+        return norms, over, [unit_statistics(a, self.dead_threshold) for a in acts]
 
     def measure(self, epoch: int) -> list[dict]:
-        grads, reductions = self._measure()
-        grads = [g.numpy() for g in grads]
-        norms = [float(np.linalg.norm(g)) for g in grads]
-        global_norm = math.sqrt(sum(n * n for n in norms))
-        act_iter = iter(reductions)
+        norms, over, stats = self._measure()
+        norms, over = norms.numpy().astype(float), over.numpy().astype(float)
+        global_norm = math.sqrt(float(np.sum(norms * norms)))
+        act_iter = iter(stats)
         rows = []
-        for layer, act_layer, grad, norm in zip(self.layers, self.act_layers, grads, norms,
-                                                strict=True):
-            row = {"epoch": epoch, "layer": layer.name, "grad_norm": norm,
-                   "clipped_fraction": self._clipped(grad, norm, global_norm)}
+        for i, (layer, act_layer) in enumerate(zip(self.layers, self.act_layers, strict=True)):
+            row = {"epoch": epoch, "layer": layer.name, "grad_norm": float(norms[i]),
+                   "clipped_fraction": self._clipped(float(over[i]), float(norms[i]),
+                                                     global_norm)}
             if act_layer:
-                row.update(stats_from_reductions(next(act_iter), self.dead_threshold))
+                row.update({k: float(v) for k, v in next(act_iter).items()})
             rows.append(row)
         return rows
 
-    def _clipped(self, grad: np.ndarray, norm: float, global_norm: float) -> float:
+    def _clipped(self, over_clipvalue: float, norm: float, global_norm: float) -> float:
+        """`over_clipvalue`: the share of entries beyond clipvalue (measured in the graph)."""
         c = self.clip
         if c.clipvalue is not None:
-            return float(np.mean(np.abs(grad) > c.clipvalue))
+            return over_clipvalue
         if c.clipnorm is not None:
             return float(norm > c.clipnorm)
         if c.global_clipnorm is not None:
@@ -132,36 +143,52 @@ class Probe:
         return float("nan")
 
 
-def unit_reductions(outputs: tf.Tensor) -> tuple[tf.Tensor, ...]:
+def unit_statistics(outputs: tf.Tensor, dead_threshold: float) -> dict[str, tf.Tensor]:
     """Per unit (the last axis: a neuron or a channel) the largest |output| and the largest
-    output over all examples and positions; and the mean and std of all outputs."""
+    output over all examples and positions give the dead (|output| <= threshold everywhere)
+    and inactive (output <= threshold everywhere) shares of units; and the mean and std of
+    all outputs. max |x| is max(max x, -min x): no |x| copy of a large tensor."""
     outputs = tf.cast(outputs, tf.float32)  # float32 statistics under mixed precision too
     axes = list(range(len(outputs.shape) - 1))
-    return (tf.reduce_max(tf.abs(outputs), axis=axes), tf.reduce_max(outputs, axis=axes),
-            tf.reduce_mean(outputs), tf.math.reduce_std(outputs))
-
-
-def stats_from_reductions(reductions, dead_threshold: float) -> dict[str, float]:
-    """Dead units: |output| <= threshold everywhere; inactive: output <= threshold."""
-    max_abs, max_out, mean, std = (np.asarray(r) for r in reductions)
+    largest = tf.reduce_max(outputs, axis=axes)
+    max_abs = tf.maximum(largest, -tf.reduce_min(outputs, axis=axes))
+    mean, variance = tf.nn.moments(outputs, axes=list(range(len(outputs.shape))))
     return {
-        "dead_fraction": float(np.mean(max_abs <= dead_threshold)),
-        "inactive_fraction": float(np.mean(max_out <= dead_threshold)),
-        "act_mean": float(mean),
-        "act_std": float(std),
+        "dead_fraction": tf.reduce_mean(tf.cast(max_abs <= dead_threshold, tf.float32)),
+        "inactive_fraction": tf.reduce_mean(tf.cast(largest <= dead_threshold, tf.float32)),
+        "act_mean": mean,
+        "act_std": tf.sqrt(variance),
     }
 
 
+def describe_probe(d: DiagnosticsConfig) -> str:
+    """One sentence for the report: how many images, and after which epochs."""
+    when = ("after every epoch" if d.every == 1 else
+            f"after each of the first {d.every} epochs, then every {d.every} epochs and after "
+            "the last")
+    return f"The probe: {d.probe_size} training images, before training and {when}."
+
+
+def measured_epoch(epoch: int, every: int, epochs: int | None) -> bool:
+    """Is the probe run after `epoch` (numbered from 1)? Each of the first `every` epochs
+    (where sigmoid escapes its plateau; the report's table reads epoch 1), then every
+    `every`-th, and the last epoch always."""
+    return epoch <= every or epoch % every == 0 or epoch == epochs
+
+
 class DiagnosticsWriter(keras.callbacks.Callback):
-    """Writes <out>/diagnostics/<trial>.csv: epoch 0 (the initial weights) and every
-    finished epoch, rewritten atomically each epoch and stitched on resume like the history."""
+    """Writes <out>/diagnostics/<trial>.csv: epoch 0 (the initial weights), the epochs
+    measured_epoch picks and the last one (also when training stops early), rewritten
+    atomically each time and stitched on resume like the history."""
 
     def __init__(self, path: Path, x: np.ndarray, y: np.ndarray, loss: Callable, clip: ClipRule,
-                 dead_threshold: float):
+                 dead_threshold: float, every: int = 1):
         super().__init__()
         self.table = EpochTable(path)
         self._args = (x, y, loss, clip, dead_threshold)
+        self.every = every
         self.probe: Probe | None = None
+        self._last: int | None = None  # the last epoch this fit finished, if not yet measured
 
     def on_epoch_begin(self, epoch, logs=None):
         if self.probe is None:
@@ -171,4 +198,14 @@ class DiagnosticsWriter(keras.callbacks.Callback):
                 self.table.extend(self.probe.measure(0))
 
     def on_epoch_end(self, epoch, logs=None):
-        self.table.extend(self.probe.measure(epoch + 1))
+        self._last = epoch + 1
+        if measured_epoch(epoch + 1, self.every, (self.params or {}).get("epochs")):
+            self.table.extend(self.probe.measure(epoch + 1))
+            self._last = None
+
+    def on_train_end(self, logs=None):
+        """Training stopped before its last epoch (early stopping, a non-finite loss): the
+        epoch it ended on is measured too."""
+        if self._last is not None:
+            self.table.extend(self.probe.measure(self._last))
+            self._last = None

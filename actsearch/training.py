@@ -211,9 +211,13 @@ def finish_trial(trial: Trial, cfg: Config, data: Dataset, results: ResultsDir,
     history = results.load_history(trial.id)
     diverged = first_nonfinite_epoch(history)
     best_path = _best_path(results, trial)
-    if cfg.training.restore_best and best_path.is_file() and diverged is None:
+    restored = cfg.training.restore_best and best_path.is_file() and diverged is None
+    if restored:
         model.load_weights(best_path)
-    test = model.evaluate(data.x_test, data.y_test, batch_size=1024, verbose=0, return_dict=True)
+    test = None if restored or diverged is not None else validated_on_test(data, history)
+    if test is None:
+        test = model.evaluate(data.x_test, data.y_test, batch_size=1024, verbose=0,
+                              return_dict=True)
     if cfg.output.save_models:
         results.model_path(trial.id).parent.mkdir(parents=True, exist_ok=True)
         model.save(results.model_path(trial.id))
@@ -227,12 +231,24 @@ def finish_trial(trial: Trial, cfg: Config, data: Dataset, results: ResultsDir,
     )
 
 
+def validated_on_test(data: Dataset, history: pd.DataFrame) -> dict[str, float] | None:
+    """The test metrics of the final weights when the last epoch's validation already was
+    that pass (validation on the test set, the article's protocol): a second evaluation
+    would repeat it. None when it was not (a held-out split, or no validation logged)."""
+    if data.validation != "test" or history.empty:
+        return None
+    last = history.iloc[-1]
+    test = {col.removeprefix("val_"): float(last[col]) for col in history.columns
+            if col.startswith("val_")}
+    return test if test and all(math.isfinite(v) for v in test.values()) else None
+
+
 def diagnostics_writer(cfg: Config, data: Dataset, path: Path) -> DiagnosticsWriter:
     d, o = cfg.diagnostics, cfg.training.optimizer
     idx = probe_indices(len(data.x_train), d.probe_size, d.probe_seed)
     clip = ClipRule(o.clipvalue, o.clipnorm, o.global_clipnorm)
     return DiagnosticsWriter(path, data.x_train[idx], data.y_train[idx],
-                             get_loss(cfg.training.loss), clip, d.dead_threshold)
+                             get_loss(cfg.training.loss), clip, d.dead_threshold, d.every)
 
 
 def first_nonfinite_epoch(history: pd.DataFrame) -> int | None:

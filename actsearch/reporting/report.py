@@ -19,6 +19,7 @@ from actsearch.analysis import (
     trial_summary,
 )
 from actsearch.config import Config, sweep_points
+from actsearch.diagnostics import describe_probe
 from actsearch.files import write_atomic
 from actsearch.losses import LOSSES
 from actsearch.optimizer import describe_optimizer
@@ -97,7 +98,8 @@ def build_report(cfg: Config, root: Path, summary: pd.DataFrame, ranking: pd.Dat
         rows = rows.drop(columns=[key for key, _ in point]).dropna(axis=1, how="all")
         where = f", {point_label(point)}" if point else ""
         sections.append(Section(f"Inside the networks{where}", [
-            DIAGNOSTICS_INTRO, table_from_frame(rows, diagnostic_number, wide=True)]))
+            f"{describe_probe(cfg.diagnostics)} {DIAGNOSTICS_INTRO}",
+            table_from_frame(rows, diagnostic_number, wide=True)]))
     if pngs:
         sections.append(Section("Plots", [Figure(p, wide=p.stem.startswith("diagnostics"))
                                           for p in pngs], html_only=True))
