@@ -167,6 +167,20 @@ def _sort_key(record: dict) -> tuple:
 
 # --- the search --------------------------------------------------------------------------------
 
+def _search_defining(raw: dict) -> dict:
+    """The parts of a config that decide which candidates and numbers a search gets (where
+    it writes, how it runs, the budget and the confirm step may change); keys added to
+    actsearch since a search began count as their defaults."""
+    raw = json.loads(json.dumps(config_from_dict(raw).to_dict()))
+    for key in ("output", "plots", "execution", "diagnostics"):
+        raw.pop(key, None)
+    raw["model"].pop("activations", None)
+    search = raw.get("search") or {}
+    for key in ("candidates", "confirm"):
+        search.pop(key, None)
+    return raw
+
+
 class Search:
     """One search's state and the loop over batches; `state` is the JSON saved after each
     step (see the module docstring)."""
@@ -196,16 +210,8 @@ class Search:
     # state ---------------------------------------------------------------------------------
 
     def _defining(self) -> dict:
-        """The parts of the config that decide which candidates and numbers a search gets
-        (where it writes, how it runs, the budget and the confirm step may change)."""
-        raw = self.cfg.to_dict()
-        for key in ("output", "plots", "execution", "diagnostics"):
-            raw.pop(key, None)
-        raw["model"].pop("activations", None)
-        search = raw.get("search") or {}
-        for key in ("candidates", "confirm"):
-            search.pop(key, None)
-        return raw
+        return _search_defining(self.cfg.to_dict())
+
 
     def _load_or_start(self) -> dict:
         if self.state_path.is_file():
@@ -216,7 +222,7 @@ class Search:
                                 "search") from None
             if state.get("version") != STATE_VERSION:
                 raise UserError(f"{self.state_path}: not a search state of this actsearch")
-            if state.get("config") != json.loads(json.dumps(self._defining())):
+            if _search_defining(state.get("config") or {}) != self._defining():
                 raise UserError(f"{self.cfg.out_dir} holds a search with a different config "
                                 "(only search.candidates, search.confirm, model.activations, "
                                 "output, plots, diagnostics and execution may change on "
@@ -522,9 +528,11 @@ def claim(confirm_summary: pd.DataFrame, cfg: Config, confirm_cfg: Config,
     if tests and all(c.significant for c in tests):
         return (f"Yes: {verdict.best} beats every baseline on {column} ({verdict.test}, "
                 f"Holm-adjusted: {p_values}).", True)
-    return (f"No claim: {verdict.best} has the best mean {column}, but it cannot be told apart "
-            f"from every baseline after Holm's correction ({p_values or 'not testable'}); "
-            f"more seeds (search.confirm.seeds) may settle it.", False)
+    tied = [c.activation for c in tests if not c.significant] or ["the baselines"]
+    tied_text = " and ".join(filter(None, [", ".join(tied[:-1]), tied[-1]]))
+    return (f"No claim: {verdict.best} has the best mean {column}, but {tied_text} cannot be told "
+            f"apart from it after Holm's correction ({p_values or 'not testable'}); more "
+            f"seeds (search.confirm.seeds) may settle it.", False)
 
 
 def run_search(cfg: Config, quiet: bool = False, log: Log = print) -> SearchOutcome:
