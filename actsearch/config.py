@@ -32,6 +32,7 @@ MODES = ("max", "min")
 SEARCH_ALGORITHMS = ("evolution", "random")
 SEARCH_SCORES = ("last", "best")
 PRUNING_RULES = ("median", "chance")
+PLOT_FORMATS = ("png", "svg", "pdf")
 
 
 @dataclass
@@ -133,6 +134,7 @@ class OutputConfig:
 class PlotsConfig:
     metric: str | None = None  # the accuracy drawn; null: objective.metric (loss is always drawn)
     exclude: list[str] = field(default_factory=lambda: ["sigmoid"])
+    formats: list[str] = field(default_factory=lambda: ["png"])  # add svg or pdf for papers
 
 
 @dataclass
@@ -455,6 +457,8 @@ def validate(cfg: Config) -> None:
         _one_of("objective.mode", cfg.objective.mode, MODES)
     if cfg.plots.metric is not None:
         _one_of("plots.metric", cfg.plots.metric, t.metrics)
+    for fmt in cfg.plots.formats:
+        _one_of("plots.formats", fmt, PLOT_FORMATS)
     if cfg.diagnostics.probe_size < 1:
         raise UserError(f"diagnostics.probe_size must be at least 1, got "
                         f"{cfg.diagnostics.probe_size}")
@@ -586,7 +590,7 @@ _NOT_SWEPT = {"name": "names the run", "sweep": "is the sweep itself", "search":
               "actsearch search", "output": "says where results go", "plots": "only draws",
               "objective": "ranks every point alike", "diagnostics": "measures every trial "
               "alike", "execution": "says how trials run, not what they are", "data": "is "
-              "loaded once for every point"}
+              "loaded once for every point", "pruning": "judges every point alike"}
 
 
 def key_type(dotted: str) -> Any:

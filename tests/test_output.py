@@ -20,17 +20,19 @@ def noise_lines(text: str) -> list[str]:
     return [line for line in text.splitlines() if NOISE.search(line)]
 
 
-@pytest.fixture
-def two_activations(tmp_path):
-    out = tmp_path / "out"
-    return write_config(tmp_path / "c.yaml", tiny_config(
-        out, model={"activations": ["relu", "elu"]}, data={"limit_train": 128})), out
+@pytest.fixture(scope="module")
+def ran(tmp_path_factory):
+    """One CLI run of relu and elu (config path, results dir, the finished process)."""
+    tmp = tmp_path_factory.mktemp("output")
+    out = tmp / "out"
+    path = write_config(tmp / "c.yaml", tiny_config(
+        out, model={"activations": ["relu", "elu"]}, data={"limit_train": 128}))
+    return path, out, run_cli("run", str(path))
 
 
 @pytest.mark.slow
-def test_a_run_shows_progress_and_no_tensorflow_noise(two_activations):
-    path, _ = two_activations
-    done = run_cli("run", str(path))
+def test_a_run_shows_progress_and_no_tensorflow_noise(ran):
+    _, _, done = ran
     assert done.returncode == 0, done.stderr[-2000:]
     assert noise_lines(done.stderr) == [] and noise_lines(done.stdout) == []
     assert done.stderr == ""
@@ -38,12 +40,12 @@ def test_a_run_shows_progress_and_no_tensorflow_noise(two_activations):
 
 
 @pytest.mark.slow
-def test_quiet_shows_only_actsearch_lines(two_activations):
-    path, out = two_activations
-    done = run_cli("run", str(path), "--quiet")
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert (out / "trials" / "elu-seed0.json").is_file()
-    for line in (done.stdout + done.stderr).splitlines():
+def test_quiet_shows_only_actsearch_lines(ran):
+    path, out, _ = ran
+    grown = run_cli("run", str(path), "--quiet", "--set", "model.activations=[relu,elu,tanh]")
+    assert grown.returncode == 0, grown.stderr[-2000:]
+    assert (out / "trials" / "tanh-seed0.json").is_file()
+    for line in (grown.stdout + grown.stderr).splitlines():
         assert line.startswith("actsearch"), line
     refused = run_cli("run", str(path), "--quiet", "--set", "training.epochs=2")
     assert refused.returncode == 2 and refused.stdout == ""
@@ -53,11 +55,11 @@ def test_quiet_shows_only_actsearch_lines(two_activations):
 @pytest.mark.skipif(sys.platform != "linux", reason="which lines TensorFlow prints depends on "
                     "its build; Linux builds probe CUDA and report CPU features")
 @pytest.mark.slow
-def test_tensorflow_lines_come_back_on_request(two_activations):
+def test_tensorflow_lines_come_back_on_request(ran):
     asked = run_cli("list", env={"ACTSEARCH_TF_LOGS": "1"})
     assert asked.returncode == 0 and noise_lines(asked.stderr), asked.stderr
-    path, _ = two_activations
-    verbose = run_cli("run", str(path), "--quiet", "--verbose")
+    path, _, _ = ran
+    verbose = run_cli("run", str(path), "--verbose")  # finished: skips every trial
     assert verbose.returncode == 0, verbose.stderr[-2000:]
     assert noise_lines(verbose.stderr)
 

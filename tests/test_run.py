@@ -17,7 +17,7 @@ METRIC_COLUMNS = ["binary_accuracy", "categorical_accuracy", "loss", "val_binary
 def test_run_writes_every_output(tmp_path, capsys):
     out = tmp_path / "out"
     cfg = tiny_config(out, model={"activations": ["relu", "gelu"]},
-                      training={"epochs": 2}, plots={"exclude": ["gelu"]})
+                      training={"epochs": 2}, plots={"exclude": ["gelu"], "formats": ["svg"]})
     assert main(["run", str(write_config(tmp_path / "c.yaml", cfg))]) == 0
     printed = capsys.readouterr().out
     assert "[1/2] relu seed 0" in printed and "[2/2] gelu seed 0" in printed

@@ -5,10 +5,12 @@ Epoch 0 is the network before any training step, where vanishing gradients show 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from actsearch.reporting.plots import line_style, new_figure, save_figure
@@ -27,8 +29,8 @@ def seed_means(diag: pd.DataFrame) -> pd.DataFrame:
             .reset_index())
 
 
-def plot_diagnostics(diag: pd.DataFrame, plots_dir: Path, tag: str = "", label: str = ""
-                     ) -> list[Path]:
+def plot_diagnostics(diag: pd.DataFrame, plots_dir: Path, tag: str = "", label: str = "",
+                     formats: Sequence[str] = ("png",)) -> list[Path]:
     """The gradient and hidden-layer figures; `tag` ends their file names and `label` their
     titles (one sweep point's: `-depth8`, `depth=8`)."""
     if diag.empty:
@@ -39,13 +41,14 @@ def plot_diagnostics(diag: pd.DataFrame, plots_dir: Path, tag: str = "", label: 
     n_seeds = diag.groupby("activation")["seed"].nunique().max()
     note = f" (mean of {n_seeds} seeds)" if n_seeds > 1 else ""
     note += f", {label}" if label else ""
-    return (_gradients(means, activations, layers, plots_dir / f"diagnostics_gradients{tag}",
-                       note)
-            + _per_layer(means, activations, plots_dir / f"diagnostics_layers{tag}", note))
+    return (save_figure(_gradients(means, activations, layers, note),
+                        plots_dir / f"diagnostics_gradients{tag}", formats)
+            + save_figure(_per_layer(means, activations, note),
+                          plots_dir / f"diagnostics_layers{tag}", formats))
 
 
-def _gradients(means: pd.DataFrame, activations: list[str], layers: list[str], stem: Path,
-               note: str) -> list[Path]:
+def _gradients(means: pd.DataFrame, activations: list[str], layers: list[str],
+               note: str) -> Figure:
     """One panel per activation, one line per layer: the gap between lines is the vanishing."""
     ncols = min(3, len(activations))
     nrows = int(np.ceil(len(activations) / ncols))
@@ -68,11 +71,10 @@ def _gradients(means: pd.DataFrame, activations: list[str], layers: list[str], s
         ax.set_ylabel("kernel gradient L2 norm")
     axes.flat[0].legend(title="layer", fontsize=8)
     fig.suptitle("Gradient norm per layer on a fixed probe batch, before clipping" + note)
-    return save_figure(fig, stem)
+    return fig
 
 
-def _per_layer(means: pd.DataFrame, activations: list[str], stem: Path,
-               note: str) -> list[Path]:
+def _per_layer(means: pd.DataFrame, activations: list[str], note: str) -> Figure:
     """Rows: dead units, output mean, output std, clipping; columns: hidden layers; one
     line per activation. Dashed dead-unit lines are units inactive (<= threshold, negative
     included) on every probe image: dead for ReLU, still passing a gradient for Leaky/ELU."""
@@ -105,4 +107,4 @@ def _per_layer(means: pd.DataFrame, activations: list[str], stem: Path,
     axes[0, -1].legend(title="activation", fontsize=8)
     fig.suptitle("Hidden layers on a fixed probe batch" + note +
                  "; dashed: units inactive (output <= 0) on every image")
-    return save_figure(fig, stem)
+    return fig

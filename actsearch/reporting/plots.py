@@ -75,13 +75,14 @@ def _mark_pruned(ax, runs: pd.DataFrame, column: str, color) -> None:
 
 
 def plot_curves(histories: pd.DataFrame, column: str, title: str, stem: Path,
-                activations: list[str], pruned: Sequence[str] = ()) -> list[Path]:
-    """Draw `column` against epoch, one curve per activation; write stem.png and stem.svg."""
+                activations: list[str], pruned: Sequence[str] = (),
+                formats: Sequence[str] = ("png",)) -> list[Path]:
+    """Draw `column` against epoch, one curve per activation; write stem.<format>."""
     fig = new_figure(figsize=(8, 5.5))
     ax = fig.subplots()
     draw_curves(ax, histories, column, activations, pruned)
     ax.set_title(title)
-    return save_figure(fig, stem)
+    return save_figure(fig, stem, formats)
 
 
 def new_figure(figsize: tuple[float, float]) -> Figure:
@@ -89,11 +90,12 @@ def new_figure(figsize: tuple[float, float]) -> Figure:
     return Figure(figsize=figsize, dpi=110)
 
 
-def save_figure(fig: Figure, stem: Path) -> list[Path]:
-    """stem.png (for reports and the README) and stem.svg (for papers)."""
+def save_figure(fig: Figure, stem: Path, formats: Sequence[str] = ("png",)) -> list[Path]:
+    """stem.png (for reports and the README), and stem.svg or .pdf (for papers) on request
+    (plots.formats): each format costs a full draw, so only PNG is the default."""
     fig.tight_layout()
     stem.parent.mkdir(parents=True, exist_ok=True)
-    paths = [stem.with_suffix(".png"), stem.with_suffix(".svg")]
+    paths = [stem.with_suffix(f".{fmt}") for fmt in dict.fromkeys(["png", *formats])]
     for path in paths:
         fig.savefig(path)
     return paths
@@ -101,9 +103,10 @@ def save_figure(fig: Figure, stem: Path) -> list[Path]:
 
 def plot_point_panels(histories: pd.DataFrame, column: str, title: str, stem: Path,
                       activations: list[str], points: list[Point],
-                      pruned: Sequence[str] = ()) -> list[Path]:
+                      pruned: Sequence[str] = (), formats: Sequence[str] = ("png",)
+                      ) -> list[Path]:
     """`column` against epoch, one panel per sweep point (shared y axis), one curve per
-    activation in each; write stem.png and stem.svg."""
+    activation in each; write stem.<format>."""
     ncols = min(3, len(points))
     nrows = int(np.ceil(len(points) / ncols))
     fig = new_figure(figsize=(5.2 * ncols, 3.9 * nrows))
@@ -114,12 +117,12 @@ def plot_point_panels(histories: pd.DataFrame, column: str, title: str, stem: Pa
     for ax in axes.flat[len(points):]:
         ax.set_visible(False)
     fig.suptitle(title)
-    return save_figure(fig, stem)
+    return save_figure(fig, stem, formats)
 
 
 def plot_results(histories: pd.DataFrame, plots_dir: Path, metric: str, exclude: list[str],
                  validation: str, points: list[Point] | None = None,
-                 pruned: Sequence[str] = ()) -> list[Path]:
+                 pruned: Sequence[str] = (), formats: Sequence[str] = ("png",)) -> list[Path]:
     """The standard set: validation and training accuracy and loss, plus the validation pair
     again without the excluded activations (the article dropped sigmoid to zoom in). With a
     sweep (`points`), each figure has one panel per point; `pruned` trials' curves end with an x."""
@@ -129,8 +132,9 @@ def plot_results(histories: pd.DataFrame, plots_dir: Path, metric: str, exclude:
     def draw(hist: pd.DataFrame, column: str, title: str, stem: Path, activations: list[str]
              ) -> list[Path]:
         if points and points != [()]:
-            return plot_point_panels(hist, column, title, stem, activations, points, pruned)
-        return plot_curves(hist, column, title, stem, activations, pruned)
+            return plot_point_panels(hist, column, title, stem, activations, points, pruned,
+                                     formats)
+        return plot_curves(hist, column, title, stem, activations, pruned, formats)
 
     activations = list(dict.fromkeys(histories["activation"]))
     val_name = "test set, used as validation" if validation == "test" else "held-out validation"
@@ -159,7 +163,7 @@ def numeric_keys(sweep: dict[str, list]) -> list[str]:
 
 
 def plot_objective_vs_keys(summary: pd.DataFrame, score: str, sweep: dict[str, list],
-                           plots_dir: Path) -> list[Path]:
+                           plots_dir: Path, formats: Sequence[str] = ("png",)) -> list[Path]:
     """For each numeric swept key, plots/objective_vs_<key>: the objective on the test set
     (`score`) against the key's values, one line per activation (mean over seeds, error bars
     one standard deviation, each seed a faint dot); one panel per combination of the other
@@ -207,5 +211,5 @@ def plot_objective_vs_keys(summary: pd.DataFrame, score: str, sweep: dict[str, l
             ax.set_ylabel(f"test {PRETTY.get(score.removeprefix('test_'), score)}")
         fig.suptitle(f"test {score.removeprefix('test_')} against {key} (mean ± std over "
                      f"seeds; dots: seeds)")
-        written += save_figure(fig, plots_dir / f"objective_vs_{short[key]}")
+        written += save_figure(fig, plots_dir / f"objective_vs_{short[key]}", formats)
     return written

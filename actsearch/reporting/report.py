@@ -59,11 +59,12 @@ def write_report(cfg: Config, results: ResultsDir, trials: list[Trial]) -> pd.Da
               if "status" in summary else [])
     points = sweep_points(cfg)
     plots = plot_results(histories, results.plots_dir, cfg.plot_metric, cfg.plots.exclude,
-                         cfg.data.validation, points, pruned)
-    plots += plot_objective_vs_keys(summary, score_column(cfg), cfg.sweep, results.plots_dir)
+                         cfg.data.validation, points, pruned, cfg.plots.formats)
+    plots += plot_objective_vs_keys(summary, score_column(cfg), cfg.sweep, results.plots_dir,
+                                    cfg.plots.formats)
     for point in points:
         plots += plot_diagnostics(rows_at(diag, point) if point else diag, results.plots_dir,
-                                  point_id(point), point_label(point))
+                                  point_id(point), point_label(point), cfg.plots.formats)
     report = build_report(cfg, root, summary, ranking, diagnostics_table(diag, points),
                           [p for p in plots if p.suffix == ".png"])
     write_atomic(root / "summary.md", render_markdown(report, root))
