@@ -2,28 +2,25 @@
 a user's builder by module:function (CLI) or as a function (API), and one-line refusals."""
 
 import json
-import os
 
 import keras
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import ROOT, run_cli, tiny_config, write_config
+from conftest import ROOT, tiny_config, write_config
 from user_data import real_digits_32x32x3
 from user_models import two_outputs
 
 import actsearch
 from actsearch.activations import ActivationOptions
 from actsearch.checks import check
+from actsearch.cli import main
 from actsearch.config import config_from_dict
 from actsearch.diagnostics import ClipRule, Probe
 from actsearch.errors import UserError
 from actsearch.executors.fused import branch_output
 from actsearch.executors.ray.driver import RayExecutor
 from actsearch.models import ActivationFactory, build_model, builder_scope
-
-TESTS_ENV = {"PYTHONPATH": os.pathsep.join(
-    [str(ROOT / "tests"), *filter(None, [os.environ.get("PYTHONPATH")])])}
 
 
 def build(architecture, activation="relu", shape=(28, 28, 1), classes=10, **settings):
@@ -125,15 +122,15 @@ def _digits_npz(tmp_path):
     return path
 
 
-def test_mlp_through_the_cli_on_32x32x3_digits_with_diagnostics_per_depth(tmp_path):
+def test_mlp_through_the_cli_on_32x32x3_digits_with_diagnostics_per_depth(tmp_path, capsys):
     out = tmp_path / "out"
-    cfg = tiny_config(out, data={"path": str(_digits_npz(tmp_path)), "limit_train": None,
-                                 "limit_test": None},
+    cfg = tiny_config(out, data={"path": str(_digits_npz(tmp_path)), "limit_train": 128,
+                                 "limit_test": 64},
                       model={"architecture": "mlp", "depth": 4, "width": 32,
                              "activations": ["sigmoid", "relu"]},
                       diagnostics={"enabled": True, "probe_size": 64})
-    proc = run_cli("run", str(write_config(tmp_path / "c.yaml", cfg)), "--quiet")
-    assert proc.returncode == 0, proc.stderr
+    assert main(["run", str(write_config(tmp_path / "c.yaml", cfg)), "--quiet"]) == 0, \
+        capsys.readouterr().err
     for trial in ("sigmoid", "relu"):
         record = json.loads(next((out / "trials").glob(f"{trial}*.json")).read_text())
         assert record["params"] == 3072 * 32 + 32 + 3 * (32 * 32 + 32) + 32 * 5 + 5
@@ -145,14 +142,14 @@ def test_mlp_through_the_cli_on_32x32x3_digits_with_diagnostics_per_depth(tmp_pa
     assert env["data"]["input_shape"] == [32, 32, 3] and env["data"]["classes"] == 5
 
 
-def test_vgg_small_through_the_cli_saves_a_model_that_reloads(tmp_path):
+def test_vgg_small_through_the_cli_saves_a_model_that_reloads(tmp_path, capsys):
     out = tmp_path / "out"
-    cfg = tiny_config(out, data={"path": str(_digits_npz(tmp_path)), "limit_train": None,
-                                 "limit_test": None},
+    cfg = tiny_config(out, data={"path": str(_digits_npz(tmp_path)), "limit_train": 128,
+                                 "limit_test": 64},
                       model={"architecture": "vgg_small", "activations": ["selu"]},
                       output={"save_models": True})
-    proc = run_cli("run", str(write_config(tmp_path / "c.yaml", cfg)), "--quiet")
-    assert proc.returncode == 0, proc.stderr
+    assert main(["run", str(write_config(tmp_path / "c.yaml", cfg)), "--quiet"]) == 0, \
+        capsys.readouterr().err
     model = keras.models.load_model(next((out / "models").glob("*.keras")))
     assert model.input_shape == (None, 32, 32, 3) and model.output_shape == (None, 5)
     assert model.count_params() == 591_274 - 128 * 10 - 10 + 128 * 5 + 5
@@ -160,16 +157,17 @@ def test_vgg_small_through_the_cli_saves_a_model_that_reloads(tmp_path):
     assert summary["status"].tolist() == ["ok"]
 
 
-def test_user_builder_by_module_function_with_a_data_loader_through_the_cli(tmp_path):
+def test_user_builder_by_module_function_with_a_data_loader_through_the_cli(tmp_path, capsys,
+                                                                            monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT / "tests"))
     out = tmp_path / "out"
     cfg = tiny_config(out, data={"path": None, "loader": "user_data:digits_32x32x3",
                                  "limit_train": 200, "limit_test": 100},
                       model={"architecture": "user_models:tiny_cnn",
                              "activations": ["relu", "user_activations:squareplus"]},
                       diagnostics={"enabled": True, "probe_size": 32})
-    proc = run_cli("run", str(write_config(tmp_path / "c.yaml", cfg)), "--quiet",
-                   env=TESTS_ENV)
-    assert proc.returncode == 0, proc.stderr
+    assert main(["run", str(write_config(tmp_path / "c.yaml", cfg)), "--quiet"]) == 0, \
+        capsys.readouterr().err
     for record in map(json.loads, map(lambda p: p.read_text(), (out / "trials").glob("*.json"))):
         assert record["status"] == "ok" and record["params"] == 3 * 9 * 8 + 8 + 8 * 5 + 5
     diag = pd.concat(pd.read_csv(p) for p in (out / "diagnostics").glob("*.csv"))
@@ -177,13 +175,15 @@ def test_user_builder_by_module_function_with_a_data_loader_through_the_cli(tmp_
     assert diag.loc[diag["layer"] == "conv", "dead_fraction"].notna().all()
 
 
-def test_a_refused_model_is_one_line_on_the_cli_and_claims_no_folder(tmp_path):
+def test_a_refused_model_is_one_line_on_the_cli_and_claims_no_folder(tmp_path, capsys,
+                                                                      monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT / "tests"))
     out = tmp_path / "out"
     cfg = tiny_config(out, model={"architecture": "user_models:two_outputs"},
                       execution={"executor": "fused"})
-    proc = run_cli("run", str(write_config(tmp_path / "c.yaml", cfg)), env=TESTS_ENV)
-    assert proc.returncode == 2
-    assert proc.stderr.strip().count("\n") == 0 and "2 outputs" in proc.stderr
+    assert main(["run", str(write_config(tmp_path / "c.yaml", cfg))]) == 2
+    err = capsys.readouterr().err
+    assert err.strip().count("\n") == 0 and "2 outputs" in err
     assert not out.exists()
 
 

@@ -1,8 +1,9 @@
 
 import numpy as np
 import pytest
-from conftest import FIXTURE, run_cli, tiny_config, write_config
+from conftest import FIXTURE, tiny_config, write_config
 
+from actsearch.cli import main
 from actsearch.config import DataConfig
 from actsearch.data import IDX_FILES, download, load_dataset, read_idx, stratified_split
 from actsearch.errors import UserError
@@ -59,7 +60,10 @@ def test_corrupt_files_fail_clearly(tmp_path):
 
 
 @pytest.mark.slow
-def test_download_through_http_into_keras_cache_then_train(tmp_path, http_server):
+def test_download_through_http_into_keras_cache_then_train(tmp_path, http_server, monkeypatch,
+                                                           capsys):
+    import keras.src.backend.config as keras_config
+
     www, origin = http_server
     raw = {k: read_idx(FIXTURE / f) for k, f in IDX_FILES.items()}
     np.savez(www / "mnist.npz", **{k: v[:300] for k, v in raw.items()})
@@ -67,9 +71,10 @@ def test_download_through_http_into_keras_cache_then_train(tmp_path, http_server
     cfg = tiny_config(out)
     cfg["data"] = {"dataset": "mnist", "origin": origin, "limit_train": 200}
     keras_home = tmp_path / "keras-home"
-    proc = run_cli("run", str(write_config(tmp_path / "c.yaml", cfg)), "--quiet",
-                   env={"KERAS_HOME": str(keras_home)})
-    assert proc.returncode == 0, proc.stderr
+    keras_home.mkdir()  # Keras falls back to /tmp/.keras if it does not exist
+    monkeypatch.setattr(keras_config, "_KERAS_DIR", str(keras_home))
+    assert main(["run", str(write_config(tmp_path / "c.yaml", cfg)), "--quiet"]) == 0, \
+        capsys.readouterr().err
     assert (keras_home / "datasets" / "mnist.npz").is_file()  # Keras' cache, as keras.datasets
     assert (out / "summary.csv").is_file()
 

@@ -8,7 +8,7 @@ import tarfile
 
 import numpy as np
 import pytest
-from conftest import FIXTURE, ROOT, run_cli, tiny_config, write_config
+from conftest import FIXTURE, ROOT, tiny_config, write_config
 from user_data import real_digits_32x32x3
 
 import actsearch
@@ -75,18 +75,17 @@ def test_cifar10_and_cifar100_download_into_keras_cache_and_read_as_keras_does(
     np.testing.assert_array_equal(raw["y_test"], y_test)
 
 
-def test_cifar10_through_the_cli_from_a_mirror(tmp_path, http_server):
+def test_cifar10_through_the_cli_from_a_mirror(tmp_path, http_server, keras_home, capsys):
     www, origin = http_server
     _tiny_cifar10(www)
     out = tmp_path / "out"
     cfg = tiny_config(out, data={"path": None, "dataset": "cifar10", "origin": origin,
                                  "limit_train": None, "limit_test": None},
                       model={"architecture": "mlp", "depth": 1, "width": 16})
-    keras_home = tmp_path / "keras-home"
-    proc = run_cli("run", str(write_config(tmp_path / "c.yaml", cfg)),
-                   env={"KERAS_HOME": str(keras_home)})
-    assert proc.returncode == 0, proc.stderr
-    assert "200 train, 60 test, 32x32x3 images, 5 classes" in proc.stdout
+    code = main(["run", str(write_config(tmp_path / "c.yaml", cfg))])
+    printed = capsys.readouterr()
+    assert code == 0, printed.err
+    assert "200 train, 60 test, 32x32x3 images, 5 classes" in printed.out
     assert (keras_home / "datasets" / "cifar-10-batches-py-target_archive").is_file()
     assert (out / "summary.csv").is_file()
 
@@ -201,14 +200,14 @@ def test_bad_loaders_are_one_line_errors(loader, message, monkeypatch):
     assert message in str(err.value) and "\n" not in str(err.value)
 
 
-def test_bad_data_on_the_cli_is_one_line_and_claims_no_folder(tmp_path):
+def test_bad_data_on_the_cli_is_one_line_and_claims_no_folder(tmp_path, capsys):
     x_train, y_train, x_test, y_test = _digits()
     np.savez(tmp_path / "bad.npz", x_train=x_train, y_train=y_train[:150], x_test=x_test,
              y_test=y_test)
     out = tmp_path / "out"
     cfg = tiny_config(out, data={"path": str(tmp_path / "bad.npz")})
-    proc = run_cli("run", str(write_config(tmp_path / "c.yaml", cfg)))
-    assert proc.returncode == 2
-    assert proc.stderr.strip().count("\n") == 0
-    assert "x_train has 200 images but y_train has 150 labels" in proc.stderr
+    assert main(["run", str(write_config(tmp_path / "c.yaml", cfg))]) == 2
+    err = capsys.readouterr().err
+    assert err.strip().count("\n") == 0
+    assert "x_train has 200 images but y_train has 150 labels" in err
     assert not out.exists()

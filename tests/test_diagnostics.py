@@ -12,7 +12,7 @@ import keras
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import ROOT, run_cli, tiny_config, write_config
+from conftest import ROOT, tiny_config, write_config
 
 from actsearch.activations import ActivationOptions, get_spec
 from actsearch.cli import main
@@ -123,13 +123,14 @@ def test_prelu_learns_one_slope_per_channel():
 
 
 @pytest.mark.slow
-def test_user_activation_trains_saves_and_reloads_with_plain_load_model(tmp_path):
+def test_user_activation_trains_saves_and_reloads_with_plain_load_model(tmp_path, monkeypatch,
+                                                                         capsys):
+    monkeypatch.syspath_prepend(str(ROOT / "tests"))
     out = tmp_path / "out"
     cfg = tiny_config(out, model={"activations": ["user_activations:squareplus"]},
                       output={"save_models": True}, diagnostics={"enabled": False})
-    env = {"PYTHONPATH": str(ROOT / "tests")}
-    proc = run_cli("run", str(write_config(tmp_path / "c.yaml", cfg)), "--quiet", env=env)
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert main(["run", str(write_config(tmp_path / "c.yaml", cfg)), "--quiet"]) == 0, \
+        capsys.readouterr().err[-2000:]
     model_file = out / "models" / "user_activations-squareplus-seed0.keras"
     assert model_file.is_file()
     script = textwrap.dedent(f"""
@@ -161,12 +162,13 @@ def test_user_activation_errors_are_one_line(name, message, tmp_path, monkeypatc
 
 
 @pytest.mark.slow
-def test_sweep_writes_diagnostics_tables_and_figures(tmp_path):
+def test_sweep_writes_diagnostics_tables_and_figures(tmp_path, capsys):
     out = tmp_path / "out"
-    cfg = tiny_config(out, model={"activations": ["sigmoid", "relu"]},
+    cfg = tiny_config(out, data={"limit_train": 128, "limit_test": 64},
+                      model={"activations": ["sigmoid", "relu"]},
                       training={"epochs": 2}, diagnostics={"enabled": True, "probe_size": 64})
-    proc = run_cli("run", str(write_config(tmp_path / "c.yaml", cfg)), "--quiet")
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert main(["run", str(write_config(tmp_path / "c.yaml", cfg)), "--quiet"]) == 0, \
+        capsys.readouterr().err[-2000:]
     diag = pd.read_csv(out / "diagnostics" / "sigmoid-seed0.csv")
     assert sorted(diag["epoch"].unique()) == [0, 1, 2]
     assert list(diag[diag["epoch"] == 0]["layer"]) == ["conv1", "conv2", "dense", "output"]
@@ -180,11 +182,13 @@ def test_sweep_writes_diagnostics_tables_and_figures(tmp_path):
 
 
 @pytest.mark.slow
-def test_activations_command_draws_every_registered_activation(tmp_path):
+def test_activations_command_draws_every_registered_activation(tmp_path, capsys):
     assert main(["activations", "--out", str(tmp_path), "relu", "gelu", "prelu"]) == 0
     for name in ("activations.png", "derivatives.png", "activations_grid.png"):
         assert (tmp_path / name).stat().st_size > 10_000
-    bad = run_cli("activations", "--out", str(tmp_path / "bad"), "relu", "gelux")
-    assert bad.returncode == 2 and "Traceback" not in bad.stderr
-    assert bad.stderr.strip().splitlines()[-1].startswith("actsearch: error: unknown activation")
-    assert "did you mean gelu" in bad.stderr and not (tmp_path / "bad").exists()
+    capsys.readouterr()
+    assert main(["activations", "--out", str(tmp_path / "bad"), "relu", "gelux"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert err.strip().splitlines()[-1].startswith("actsearch: error: unknown activation")
+    assert "did you mean gelu" in err and not (tmp_path / "bad").exists()

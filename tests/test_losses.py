@@ -6,9 +6,10 @@ import json
 import keras
 import numpy as np
 import pytest
-from conftest import run_cli, tiny_config, write_config
+from conftest import tiny_config, write_config
 
 from actsearch.checks import check
+from actsearch.cli import main
 from actsearch.config import config_from_dict
 from actsearch.data import load_dataset
 from actsearch.errors import UserError
@@ -84,7 +85,7 @@ def test_the_logits_form_with_mixed_precision_is_refused(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_folder_trained_with_the_swapped_loss_is_not_resumed(tmp_path):
+def test_a_folder_trained_with_the_swapped_loss_is_not_resumed(tmp_path, capsys):
     out = tmp_path / "out"
     cfg = tiny_config(out)
     write_config(tmp_path / "cfg.yaml", cfg)
@@ -94,10 +95,10 @@ def test_a_folder_trained_with_the_swapped_loss_is_not_resumed(tmp_path):
 
     (out / "config.yaml").write_text(yaml.safe_dump(config.to_dict()))
     (out / "env.json").write_text(json.dumps({"keras": "3.15.1"}))  # no results_format: old
-    proc = run_cli("run", str(tmp_path / "cfg.yaml"))
-    assert proc.returncode == 2
-    error = proc.stderr.strip().splitlines()[-1]
-    assert "binary_crossentropy_on_logits" in error and "Traceback" not in proc.stderr
+    assert main(["run", str(tmp_path / "cfg.yaml")]) == 2
+    stderr = capsys.readouterr().err
+    error = stderr.strip().splitlines()[-1]
+    assert "binary_crossentropy_on_logits" in error and "Traceback" not in stderr
     assert not (out / "histories").exists()
 
 

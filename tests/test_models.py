@@ -87,17 +87,21 @@ def test_unknown_activation_lists_the_valid_ones():
 @pytest.mark.slow
 def test_saved_model_reloads_with_plain_load_model_in_a_fresh_process(tmp_path):
     x = np.random.default_rng(0).random((4, 28, 28, 1), dtype="float32")
-    for name in ["gelu-tanh", "leaky-relu", "selu"]:
+    np.save(tmp_path / "x.npy", x)
+    names = ["gelu-tanh", "leaky-relu", "selu"]
+    expected = {}
+    for name in names:
         model = build_article_cnn(name, ActivationOptions(leaky_relu_slope=0.1))
-        path = tmp_path / f"{name}.keras"
-        model.save(path)
-        np.save(tmp_path / f"{name}-x.npy", x)
-        expected = model.predict(x, verbose=0)
-        code = (
-            "import sys, numpy as np, keras, actsearch\n"
-            f"m = keras.models.load_model({str(path)!r})\n"
-            f"np.save({str(tmp_path / (name + '-y.npy'))!r}, "
-            f"m.predict(np.load({str(tmp_path / (name + '-x.npy'))!r}), verbose=0))\n"
-        )
-        subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
-        np.testing.assert_array_equal(np.load(tmp_path / f"{name}-y.npy"), expected)
+        model.save(tmp_path / f"{name}.keras")
+        expected[name] = model.predict(x, verbose=0)
+    code = (  # one fresh process reloads all three: it never saw the models built
+        "import sys, pathlib, numpy as np, keras, actsearch\n"
+        "folder = pathlib.Path(sys.argv[1])\n"
+        "for name in sys.argv[2:]:\n"
+        "    m = keras.models.load_model(folder / f'{name}.keras')\n"
+        "    np.save(folder / f'{name}-y.npy', m.predict(np.load(folder / 'x.npy'), verbose=0))\n"
+    )
+    subprocess.run([sys.executable, "-c", code, str(tmp_path), *names], check=True,
+                   capture_output=True)
+    for name in names:
+        np.testing.assert_array_equal(np.load(tmp_path / f"{name}-y.npy"), expected[name])

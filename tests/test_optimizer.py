@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 from conftest import FIXTURE
 
+from actsearch.activations import ActivationOptions
 from actsearch.config import DataConfig, OptimizerConfig
 from actsearch.data import load_dataset
-from actsearch.models import build_article_cnn
+from actsearch.models import build_model
 from actsearch.optimizer import make_optimizer, use_fused_kernel
 
 GRADIENTS = np.array([[0.9, -0.2, 0.001, -3.0], [0.3, 0.3, -0.7, 0.05],
@@ -58,7 +59,8 @@ def test_a_model_trained_with_the_fused_kernel_saves_as_plain_keras_adam(tmp_pat
     models = []
     for fused in (True, False):
         keras.utils.set_random_seed(0)
-        model = build_article_cnn("relu")
+        model = build_model("mlp", "relu", ActivationOptions(), (28, 28, 1), 10, depth=2,
+                            width=32)
         model.compile(optimizer=make_optimizer(OptimizerConfig(fused_kernel=fused)),
                       loss="binary_crossentropy")
         model.fit(x, y, batch_size=64, epochs=1, verbose=0, shuffle=False)

@@ -20,7 +20,8 @@ REQUIRE_BROWSER = os.environ.get("ACTSEARCH_REQUIRE_BROWSER") == "1"
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory):
     out = tmp_path_factory.mktemp("api") / "out"
-    cfg = tiny_config(out, model={"activations": ["relu", "sigmoid"]},
+    cfg = tiny_config(out, model={"architecture": "mlp", "depth": 2, "width": 32,
+                                  "activations": ["relu", "sigmoid"]},
                       training={"seeds": [0, 1]}, diagnostics={"enabled": True})
     return actsearch.run(cfg, overrides={"training.epochs": 2}, quiet=True)
 
@@ -89,7 +90,8 @@ def test_report_opens_in_a_headless_browser_with_every_plot_loaded(finished, tmp
 def test_notebook_runs_headlessly_with_a_tiny_config(tmp_path):
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")
-    cfg = write_config(tmp_path / "nb.yaml", tiny_config(tmp_path / "unused"))
+    cfg = write_config(tmp_path / "nb.yaml", tiny_config(
+        tmp_path / "unused", model={"architecture": "mlp", "depth": 1, "width": 16}))
     nb = nbformat.read(ROOT / "experiments" / "activation_comparison.ipynb", as_version=4)
     os.environ["ACTSEARCH_NOTEBOOK_CONFIG"] = str(cfg)
     os.environ["ACTSEARCH_NOTEBOOK_OUT"] = str(tmp_path / "nb-out")

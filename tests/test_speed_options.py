@@ -51,6 +51,7 @@ def test_mixed_precision_is_another_experiment_other_levers_are_not():
 def test_a_mixed_precision_run_trains_and_measures_in_float32(tmp_path):
     out = tmp_path / "out"
     cfg = tiny_config(out, execution={"mixed_precision": True, "steps_per_execution": 2},
+                      model={"architecture": "mlp", "depth": 2, "width": 32},
                       diagnostics={"enabled": True})
     assert main(["run", str(write_config(tmp_path / "c.yaml", cfg)), "--quiet"]) == 0
     diag = pd.read_csv(out / "diagnostics" / "relu-seed0.csv")

@@ -211,7 +211,8 @@ def test_seeds_split_validation_restore_best_and_statistics_end_to_end(tmp_path)
     out = tmp_path / "out"
     cfg = tiny_config(out, data={"validation": "split", "validation_split": 0.25,
                                  "limit_train": 400},
-                      model={"activations": ["relu", "sigmoid"]},
+                      model={"architecture": "mlp", "depth": 2, "width": 32,
+                             "activations": ["relu", "sigmoid"]},
                       training={"epochs": 3, "seeds": [0, 1], "restore_best": True,
                                 "loss": "categorical_crossentropy"},
                       output={"save_models": True})
