@@ -3,7 +3,8 @@
 Runs the same sweep twice in fresh processes, into two folders: without pruning, then with
 `pruning.enabled=true` (and the rules given). Prints the wall time of each run, the training
 seconds and epochs the pruned trials did not spend, which trials were pruned (epoch, reason),
-and the ranking of the activations that kept at least one ok seed in both runs, side by side.
+and, at each sweep point, the ranking of the activations that kept at least one ok seed in
+both runs, side by side.
 Trials that are not pruned train identically in both runs (same seed, op determinism), so a
 different ranking can only come from seeds pruned out of an activation's mean.
 
@@ -46,10 +47,17 @@ def records(out: Path) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("trial_id")
 
 
-def ranking(out: Path) -> list[str]:
-    """Activations in rank order, those with at least one ok seed."""
+def rankings(out: Path) -> dict[str, list[str]]:
+    """Per sweep point (its swept columns, those before `rank`), the activations in rank
+    order that kept at least one ok seed; one entry "" without a sweep."""
     stats = pd.read_csv(out / "statistics.csv")
-    return list(stats.loc[stats["seeds"] > 0].sort_values("rank")["activation"])
+    keys = list(stats.columns[:list(stats.columns).index("rank")])
+    kept = stats.loc[stats["seeds"] > 0].sort_values([*keys, "rank"])
+    if not keys:
+        return {"": list(kept["activation"])}
+    return {", ".join(f"{k}={v}" for k, v in zip(keys, point if isinstance(point, tuple)
+                                                  else (point,), strict=True)):
+            list(rows["activation"]) for point, rows in kept.groupby(keys, sort=False)}
 
 
 def main() -> int:
@@ -61,19 +69,23 @@ def main() -> int:
     parser.add_argument("--grace", type=int, default=3, help="pruning.grace_epochs")
     parser.add_argument("--min-peers", type=int, default=2, help="pruning.min_peers")
     parser.add_argument("--out", default="results/bench-pruning")
+    parser.add_argument("--no-run", action="store_true",
+                        help="only compare the two folders an earlier run left in --out")
     args = parser.parse_args()
     root = Path(args.out).resolve()
     full, pruned = root / "full", root / "pruned"
     pruning = ["pruning.enabled=true", f"pruning.rules=[{args.rules}]",
                f"pruning.grace_epochs={args.grace}", f"pruning.min_peers={args.min_peers}"]
-    wall_full = run(args.config, full, args.sets)
-    wall_pruned = run(args.config, pruned, [*args.sets, *pruning])
+    if not args.no_run:
+        wall_full = run(args.config, full, args.sets)
+        wall_pruned = run(args.config, pruned, [*args.sets, *pruning])
 
     a, b = records(full), records(pruned)
     cut = b[b["status"] == "pruned"]
     print(f"sweep: {args.config} {' '.join(args.sets)}; pruning: {' '.join(pruning[1:])}")
-    print(f"wall: {wall_full:.0f} s without pruning, {wall_pruned:.0f} s with "
-          f"({1 - wall_pruned / wall_full:.0%} saved)")
+    if not args.no_run:
+        print(f"wall: {wall_full:.0f} s without pruning, {wall_pruned:.0f} s with "
+              f"({1 - wall_pruned / wall_full:.0%} saved)")
     print(f"training: {a['seconds'].sum():.0f} s and {a['epochs_run'].sum()} epochs without, "
           f"{b['seconds'].sum():.0f} s and {b['epochs_run'].sum()} epochs with "
           f"({1 - b['seconds'].sum() / a['seconds'].sum():.0%} of training time saved)")
@@ -82,14 +94,18 @@ def main() -> int:
         saved = a.loc[trial_id, "seconds"] - row["seconds"]
         print(f"  {trial_id}: epoch {int(row['pruned_epoch'])} of "
               f"{a.loc[trial_id, 'epochs_run']}, {saved:.0f} s saved ({row['pruned_reason']})")
-    kept_full, kept_pruned = ranking(full), ranking(pruned)
-    survivors = [x for x in kept_full if x in kept_pruned]
-    before = [x for x in kept_full if x in survivors]
-    after = [x for x in kept_pruned if x in survivors]
-    print(f"ranking without pruning:           {', '.join(kept_full)}")
-    print(f"ranking of the survivors, without: {', '.join(before)}")
-    print(f"ranking of the survivors, with:    {', '.join(after)}")
-    print("ranking of the survivors " + ("UNCHANGED" if before == after else "CHANGED"))
+    full_ranks, pruned_ranks = rankings(full), rankings(pruned)
+    changed = False
+    for point, kept_full in full_ranks.items():
+        kept_pruned = pruned_ranks.get(point, [])
+        survivors = [x for x in kept_full if x in kept_pruned]
+        before = [x for x in kept_full if x in survivors]
+        after = [x for x in kept_pruned if x in survivors]
+        changed |= before != after
+        where = f" at {point}" if point else ""
+        print(f"ranking{where} without pruning: {', '.join(kept_full)}; of the survivors, "
+              f"with: {', '.join(after)} ({'same' if before == after else 'CHANGED'})")
+    print("ranking of the survivors " + ("CHANGED" if changed else "UNCHANGED at every point"))
     return 0
 
 
