@@ -7,7 +7,7 @@ import keras
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import ROOT, kill_run_when, run_cli, tiny_config, write_config
+from conftest import ROOT, kill_run_when, tiny_config, write_config
 
 from actsearch.checks import check
 from actsearch.cli import main
@@ -64,7 +64,8 @@ def test_fused_run_writes_the_usual_per_trial_files_and_marks_only_the_diverged_
     # other must train on untouched; the diverged branch's non-finite diagnostics must not
     # break the report
     blowup = "user_activations:blowup"
-    cfg = tiny_config(out, model={"activations": [blowup, "relu"]}, training={"epochs": 2},
+    cfg = tiny_config(out, model={"architecture": "mlp", "depth": 1, "width": 16,
+                                  "activations": [blowup, "relu"]}, training={"epochs": 2},
                       execution={"executor": "fused"}, diagnostics={"enabled": True})
     path = write_config(tmp_path / "c.yaml", cfg)
     assert main(["run", str(path), "--quiet"]) == 0
@@ -80,8 +81,8 @@ def test_fused_run_writes_the_usual_per_trial_files_and_marks_only_the_diverged_
     assert {"loss", "categorical_accuracy", "val_loss", "val_binary_accuracy",
             "seconds"} <= set(relu.columns)
     record = json.loads((out / "trials" / "relu-seed0.json").read_text())
-    assert record["params"] == 1_199_882 and set(record["test"]) >= {"loss",
-                                                                    "categorical_accuracy"}
+    # the branch's own parameters (28*28*16 + 16, then 16*10 + 10), not the fused model's
+    assert record["params"] == 12_730 and set(record["test"]) >= {"loss", "categorical_accuracy"}
     assert (out / "diagnostics" / "relu-seed0.csv").is_file()
     assert not (out / "state").exists() or not any((out / "state").iterdir())
     for name in ("histories.csv", "statistics.csv", "summary.md", "plots/val_loss.png"):
@@ -108,10 +109,10 @@ def test_setups_that_couple_branches_are_refused(tmp_path, override, message):
 
 
 @pytest.mark.slow
-def test_sigkilled_fused_group_resumes_from_its_backup_with_every_epoch_once(tmp_path):
+def test_sigkilled_fused_group_resumes_from_its_backup_with_every_epoch_once(tmp_path, capsys):
     out = tmp_path / "out"
-    epochs = 3
-    cfg = tiny_config(out, model={"activations": ["relu", "elu"]}, data={"limit_train": 1500},
+    epochs = 3  # two article CNNs on 512 images: an epoch outlasts the settle time
+    cfg = tiny_config(out, model={"activations": ["relu", "elu"]}, data={"limit_train": 512},
                       training={"epochs": epochs, "batch_size": 32},
                       execution={"executor": "fused"})
     path = write_config(tmp_path / "c.yaml", cfg)
@@ -122,10 +123,11 @@ def test_sigkilled_fused_group_resumes_from_its_backup_with_every_epoch_once(tmp
     killed_rows = len(pd.read_csv(first))
     assert 1 <= killed_rows < epochs
 
-    rerun = run_cli("run", str(path))
-    assert rerun.returncode == 0, rerun.stderr
-    assert f"Epoch {killed_rows + 1}/{epochs}" in rerun.stdout  # resumed, not restarted
-    assert "Epoch 1/" not in rerun.stdout
+    capsys.readouterr()
+    assert main(["run", str(path)]) == 0  # the rerun: in this process
+    rerun = capsys.readouterr().out
+    assert f"Epoch {killed_rows + 1}/{epochs}" in rerun  # resumed, not restarted
+    assert "Epoch 1/" not in rerun
     for trial in ("relu-seed0", "elu-seed0"):
         hist = pd.read_csv(out / "histories" / f"{trial}.csv")
         assert list(hist["epoch"]) == list(range(1, epochs + 1)), trial

@@ -9,12 +9,16 @@ import time
 
 import pandas as pd
 import pytest
-from conftest import ROOT, kill_run_when, run_cli, tiny_config, write_config
+from conftest import ROOT, kill_run_when, tiny_config, write_config
 
+from actsearch.cli import main
 from actsearch.lock import LOCK_NAME, results_lock
 
+# Without the package's __init__ (which imports TensorFlow): the lock needs only the stdlib.
 TRY_LOCK = """
-import sys
+import sys, types
+sys.modules["actsearch"] = types.ModuleType("actsearch")
+sys.modules["actsearch"].__path__ = [sys.argv[2]]
 from actsearch.errors import UserError
 from actsearch.lock import results_lock
 try:
@@ -27,9 +31,9 @@ except UserError as exc:
 
 def try_lock_elsewhere(folder) -> str:
     """What another process gets when it asks for the folder's lock."""
-    done = subprocess.run([sys.executable, "-c", TRY_LOCK, str(folder)], cwd=ROOT,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True,
-                          text=True, timeout=120, check=True)
+    package = str(ROOT / "actsearch")
+    done = subprocess.run([sys.executable, "-c", TRY_LOCK, str(folder), package], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120, check=True)
     return done.stdout.strip()
 
 
@@ -48,10 +52,9 @@ def test_a_held_folder_is_refused_to_another_process_until_released(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_second_run_into_a_live_folder_is_refused_and_the_first_completes(tmp_path):
+def test_a_second_run_into_a_live_folder_is_refused_and_the_first_completes(tmp_path, capsys):
     out = tmp_path / "out"
-    path = write_config(tmp_path / "c.yaml", tiny_config(
-        out, data={"limit_train": 1024}, training={"epochs": 3}))
+    path = write_config(tmp_path / "c.yaml", tiny_config(out, training={"epochs": 3}))
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     first = subprocess.Popen([sys.executable, "-m", "actsearch", "run", str(path)], cwd=ROOT,
                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -60,15 +63,16 @@ def test_a_second_run_into_a_live_folder_is_refused_and_the_first_completes(tmp_
         while not (out / LOCK_NAME).is_file() or not (out / LOCK_NAME).stat().st_size:
             assert first.poll() is None and time.time() < deadline, "the first run never started"
             time.sleep(0.05)
-        second = run_cli("run", str(path))
+        capsys.readouterr()
+        assert main(["run", str(path)]) == 2  # the second run: this process, not the first
+        refused = capsys.readouterr().err
         assert first.poll() is None, "the first run ended before the second was refused"
         stdout, stderr = first.communicate(timeout=240)
     finally:
         first.kill()
-    assert second.returncode == 2
-    assert second.stderr.count("\n") == 1 and "Traceback" not in second.stderr
-    assert second.stderr.startswith(f"actsearch: error: {out} is in use by another actsearch "
-                                    f"run (pid {first.pid} on ")
+    assert refused.count("\n") == 1 and "Traceback" not in refused
+    assert refused.startswith(f"actsearch: error: {out} is in use by another actsearch "
+                              f"run (pid {first.pid} on ")
     assert first.returncode == 0, stderr[-2000:]
     assert list(pd.read_csv(out / "histories" / "relu-seed0.csv")["epoch"]) == [1, 2, 3]
     assert (out / "trials" / "relu-seed0.json").is_file() and (out / "summary.md").is_file()
@@ -78,9 +82,8 @@ def test_a_second_run_into_a_live_folder_is_refused_and_the_first_completes(tmp_
 def test_a_killed_runs_folder_is_taken_over_without_any_flag(tmp_path):
     out = tmp_path / "out"
     path = write_config(tmp_path / "c.yaml", tiny_config(
-        out, data={"limit_train": 1000}, training={"epochs": 3, "batch_size": 32}))
+        out, data={"limit_train": 512}, training={"epochs": 3, "batch_size": 32}))
     history = out / "histories" / "relu-seed0.csv"
     kill_run_when(path, history.is_file, settle=0.2)  # in its second epoch, holding the lock
-    rerun = run_cli("run", str(path))
-    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    assert main(["run", str(path), "--quiet"]) == 0  # the rerun: in this process
     assert list(pd.read_csv(history)["epoch"]) == [1, 2, 3]

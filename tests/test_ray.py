@@ -20,22 +20,27 @@ from actsearch.config import load_config
 from actsearch.executors.ray.faults import FAULT_HOOK
 from actsearch.storage import ResultsDir
 
-SWEEP = {"model": {"activations": ["relu", "elu"]}, "training": {"epochs": 2, "seeds": [0, 1]}}
+MLP = {"architecture": "mlp", "depth": 1, "width": 16, "activations": ["relu", "elu"]}
+SWEEP = {"model": MLP, "training": {"epochs": 2, "seeds": [0, 1]}}
 TRIALS = ["relu-seed0", "relu-seed1", "elu-seed0", "elu-seed1"]
-SMALL = {"model": {"activations": ["relu", "elu"]}, "training": {"epochs": 2, "seeds": [0]},
+SMALL = {"model": MLP, "training": {"epochs": 2, "seeds": [0]},
          "diagnostics": {"enabled": True, "probe_size": 64}}  # its files must travel back too
+CORES = len(os.sched_getaffinity(0))
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def ray():
+    """One local Ray for the module, started by the caller (as in a notebook): both tests use
+    it, and its warm workers (each worker pays TensorFlow's import once)."""
     if importlib.util.find_spec("ray") is None:
         if os.environ.get("ACTSEARCH_REQUIRE_RAY") == "1":
             pytest.fail("Ray is not installed but ACTSEARCH_REQUIRE_RAY=1: pip install -e '.[ray]'")
         pytest.skip("Ray is not installed (pip install -e '.[ray]'); CI requires it")
     import ray
 
+    ray.init(address="local", num_cpus=CORES, include_dashboard=False, logging_level="WARNING")
     yield ray
-    ray.shutdown()  # whatever a failing test left running
+    ray.shutdown()
 
 
 def files(root: Path) -> list[str]:
@@ -49,13 +54,14 @@ def test_ray_run_writes_a_local_runs_files_and_identical_histories(tmp_path, ray
                  "--quiet"]) == 0
     # A trial gets as many TensorFlow threads as the local run used (one per core): float
     # sums then split the same way, and the histories must agree to the last bit.
-    cores = len(os.sched_getaffinity(0))
     cfg = tiny_config(ray_out, execution={"executor": "ray",
-                                          "resources_per_trial": {"cpu": cores}}, **SMALL)
+                                          "resources_per_trial": {"cpu": CORES}}, **SMALL)
     path = write_config(tmp_path / "r.yaml", cfg)
+    capsys.readouterr()
     assert main(["run", str(path)]) == 0
     printed = capsys.readouterr().out
-    assert "actsearch: Ray at local:" in printed and "[2/2] elu seed 0: done" in printed
+    assert f"using the Ray this process already runs: {CORES} CPUs" in printed
+    assert "[2/2] elu seed 0: done" in printed
     assert files(ray_out) == files(local_out)
     for trial in ["relu-seed0", "elu-seed0"]:
         local, remote = (pd.read_csv(root / "histories" / f"{trial}.csv")
@@ -69,10 +75,11 @@ def test_ray_run_writes_a_local_runs_files_and_identical_histories(tmp_path, ray
     local, remote = (pd.read_csv(root / "summary.csv") for root in (local_out, ray_out))
     assert list(remote.columns) == list(local.columns)
     assert remote["status"].eq("ok").all()
-    # rerun: every trial is finished, so nothing trains and Ray is not even started
+    # rerun: every trial is finished, so nothing trains and Ray is not even used
     assert main(["run", str(path)]) == 0
     printed = capsys.readouterr().out
-    assert printed.count("already finished, skipped") == 2 and "Ray at" not in printed
+    assert printed.count("already finished, skipped") == 2
+    assert "using the Ray" not in printed and "Ray at" not in printed
 
 
 @pytest.mark.slow
@@ -81,14 +88,13 @@ def test_killed_workers_are_retried_failures_recorded_and_a_rerun_retries_them(
     out = tmp_path / "out"
     cfg = tiny_config(out, execution={"executor": "ray", "max_retries": 1}, **SWEEP)
     path = write_config(tmp_path / "c.yaml", cfg)
-    # Ray started by the caller (as in a notebook): both runs use it, and its warm workers
-    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="WARNING")
     # relu-seed0's worker is SIGKILLed after epoch 1 once, elu-seed1's every time;
     # relu-seed1's training code raises (not retried: it would raise again)
     monkeypatch.setenv(FAULT_HOOK, "relu-seed0:1:1,elu-seed1:1:99,relu-seed1:1:9:raise")
+    capsys.readouterr()
     assert main(["run", str(path)]) == 0
     printed = capsys.readouterr().out
-    assert "using the Ray this process already runs: 2 CPUs" in printed
+    assert f"using the Ray this process already runs: {CORES} CPUs" in printed
     records = {t: pd.read_json(out / "trials" / f"{t}.json", typ="series") for t in TRIALS}
     assert records["relu-seed0"]["status"] == "ok" and records["relu-seed0"]["attempts"] == 2
     assert records["elu-seed0"]["status"] == "ok" and records["elu-seed0"]["attempts"] == 1
@@ -114,6 +120,7 @@ def test_killed_workers_are_retried_failures_recorded_and_a_rerun_retries_them(
     assert main(["run", str(path)]) == 0
     printed = capsys.readouterr().out
     assert printed.count("already finished, skipped") == 2 and "Ray at" not in printed
+    assert f"using the Ray this process already runs: {CORES} CPUs" in printed
     assert ray.is_initialized()  # the caller's Ray is left running
     for trial in TRIALS:
         assert pd.read_json(out / "trials" / f"{trial}.json", typ="series")["status"] == "ok"

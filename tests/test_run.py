@@ -4,11 +4,12 @@ import json
 
 import pandas as pd
 import pytest
-from conftest import ROOT, kill_run_when, run_cli, tiny_config, write_config
+from conftest import ROOT, kill_run_when, tiny_config, write_config
 
 from actsearch.cli import main
 from actsearch.expressions import canonical, parse
 
+MLP = {"architecture": "mlp", "depth": 1, "width": 16}  # where any network would do
 METRIC_COLUMNS = ["binary_accuracy", "categorical_accuracy", "loss", "val_binary_accuracy",
                   "val_categorical_accuracy", "val_loss"]
 
@@ -58,7 +59,7 @@ def test_same_seed_gives_the_same_history_epoch_for_epoch(tmp_path):
 @pytest.mark.slow
 def test_rerun_skips_finished_trials_and_refuses_another_config(tmp_path, capsys):
     out = tmp_path / "out"
-    path = write_config(tmp_path / "c.yaml", tiny_config(out))
+    path = write_config(tmp_path / "c.yaml", tiny_config(out, model=MLP))
     assert main(["run", str(path)]) == 0
     record = out / "trials" / "relu-seed0.json"
     stamp = record.stat().st_mtime_ns
@@ -82,7 +83,7 @@ def test_diverging_trial_is_marked_and_the_sweep_goes_on(tmp_path, monkeypatch):
     out = tmp_path / "out"
     # an activation that overflows to inf by construction: a non-finite loss on any CPU
     blowup = "user_activations:blowup"
-    cfg = tiny_config(out, model={"activations": [blowup, "relu"]}, training={"epochs": 3})
+    cfg = tiny_config(out, model={**MLP, "activations": [blowup, "relu"]}, training={"epochs": 3})
     assert main(["run", str(write_config(tmp_path / "c.yaml", cfg)), "--quiet"]) == 0
     summary = pd.read_csv(out / "summary.csv").set_index("activation")
     assert summary.loc[blowup, "status"] == "diverged"
@@ -94,11 +95,11 @@ def test_diverging_trial_is_marked_and_the_sweep_goes_on(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-def test_sigkill_mid_epoch_then_rerun_resumes_with_every_epoch_once(tmp_path):
+def test_sigkill_mid_epoch_then_rerun_resumes_with_every_epoch_once(tmp_path, capsys):
     out = tmp_path / "out"
-    epochs = 4
+    epochs = 3  # the article CNN on 512 images: an epoch lasts longer than the settle time
     cfg = tiny_config(out, model={"activations": ["relu", "elu"]},
-                      data={"limit_train": 2000}, training={"epochs": epochs, "batch_size": 32})
+                      data={"limit_train": 512}, training={"epochs": epochs, "batch_size": 32})
     path = write_config(tmp_path / "c.yaml", cfg)
     second = out / "histories" / "elu-seed0.csv"
     # once the second trial has finished an epoch, kill inside the next one
@@ -109,22 +110,24 @@ def test_sigkill_mid_epoch_then_rerun_resumes_with_every_epoch_once(tmp_path):
     assert 1 <= killed_rows < epochs
     assert not (out / "trials" / "elu-seed0.json").exists()
 
-    rerun = run_cli("run", str(path))
-    assert rerun.returncode == 0, rerun.stderr
-    assert "relu seed 0: already finished, skipped" in rerun.stdout
+    capsys.readouterr()
+    assert main(["run", str(path)]) == 0  # the rerun: in this process
+    rerun = capsys.readouterr().out
+    assert "relu seed 0: already finished, skipped" in rerun
     assert first_record.stat().st_mtime_ns == stamp  # not retrained
     for trial in ("relu-seed0", "elu-seed0"):
         hist = pd.read_csv(out / "histories" / f"{trial}.csv")
         assert list(hist["epoch"]) == list(range(1, epochs + 1)), trial
     # the resumed fit ran only the remaining epochs
-    assert f"Epoch {killed_rows + 1}/{epochs}" in rerun.stdout
-    assert f"Epoch {killed_rows}/{epochs}" not in rerun.stdout.split("[2/2]")[1]
+    assert f"Epoch {killed_rows + 1}/{epochs}" in rerun
+    assert f"Epoch {killed_rows}/{epochs}" not in rerun.split("[2/2]")[1]
 
 
 @pytest.mark.slow
 def test_plot_command_redraws_from_disk(tmp_path):
     out = tmp_path / "out"
-    assert main(["run", str(write_config(tmp_path / "c.yaml", tiny_config(out))), "--quiet"]) == 0
+    cfg = tiny_config(out, model=MLP)
+    assert main(["run", str(write_config(tmp_path / "c.yaml", cfg)), "--quiet"]) == 0
     for png in (out / "plots").glob("*.png"):
         png.unlink()
     assert main(["plot", str(out)]) == 0
@@ -142,9 +145,9 @@ def test_list_names_every_activation(argv, capsys):
 
 
 @pytest.mark.slow
-def test_an_expression_trains_like_any_activation_under_its_canonical_text(tmp_path):
+def test_an_expression_trains_like_any_activation_under_its_canonical_text(tmp_path, capsys):
     out = tmp_path / "out"
-    cfg = tiny_config(out, model={"activations": ["relu", "sigmoid(x)*x"]},
+    cfg = tiny_config(out, model={**MLP, "activations": ["relu", "sigmoid(x)*x"]},
                       output={"save_models": True})
     assert main(["run", str(write_config(tmp_path / "c.yaml", cfg)), "--quiet"]) == 0
     summary = pd.read_csv(out / "summary.csv")
@@ -156,5 +159,6 @@ def test_an_expression_trains_like_any_activation_under_its_canonical_text(tmp_p
     assert f"| {swish} |" in (out / "summary.md").read_text()
     # the same function spelled another way is one activation, refused as a duplicate
     cfg["model"]["activations"] = ["x*sigmoid(x)", "sigmoid(x) * x"]
-    proc = run_cli("run", str(write_config(tmp_path / "d.yaml", cfg)))
-    assert proc.returncode == 2 and "twice" in proc.stderr.strip().splitlines()[-1]
+    capsys.readouterr()
+    assert main(["run", str(write_config(tmp_path / "d.yaml", cfg))]) == 2
+    assert "twice" in capsys.readouterr().err.strip().splitlines()[-1]

@@ -7,7 +7,7 @@ import json
 import pandas as pd
 import pytest
 import yaml
-from conftest import kill_run_when, run_cli, tiny_config, write_config
+from conftest import kill_run_when, tiny_config, write_config
 
 import actsearch
 from actsearch.activations import file_safe
@@ -25,14 +25,16 @@ OBJECTIVE = "val_categorical_accuracy"
 def search_config(out, **search) -> dict:
     """4 candidates (2 included, 2 from evolution) through rungs of 1 epoch on 128 and 256
     images, keeping half; the best confirmed with 2 seeds beside relu. Fused: a batch is one
-    model, the fastest way through on a CPU."""
+    model, the fastest way through on a CPU. A small MLP: the search needs only a network
+    with *_act layers (its screening range is measured on them)."""
     values = {"algorithm": "evolution", "seed": 1, "population_size": 2, "sample_size": 1,
               "candidates": 4, "batch": 4, "include": [REFUSED, *EQUIVALENT, "relu(x) + 0.5"],
               "rungs": [{"epochs": 1, "limit_train": 128}, {"epochs": 1, "limit_train": 256}],
               "keep": 0.5, "confirm": {"top": 1, "seeds": [0, 1], "epochs": 1,
                                        "baselines": ["relu"]}}
     values.update(search)
-    return tiny_config(out, search=values, execution={"executor": "fused"})
+    return tiny_config(out, search=values, execution={"executor": "fused"},
+                       model={"architecture": "mlp", "depth": 2, "width": 32})
 
 
 @pytest.fixture(scope="module")
@@ -126,7 +128,7 @@ def test_confirm_run_has_statistics_and_the_search_states_the_claim(searched):
     assert (out / "search" / "leaderboard.md").read_text().count("\n|") == len(board) + 2
 
 
-def test_sigkill_and_rerun_continue_without_retraining(searched, tmp_path):
+def test_sigkill_and_rerun_continue_without_retraining(searched, tmp_path, capsys):
     reference, _ = searched
     out = tmp_path / "out"
     cfg = search_config(out, confirm={"top": 0})  # the confirm step does not change the board
@@ -139,8 +141,9 @@ def test_sigkill_and_rerun_continue_without_retraining(searched, tmp_path):
                 .glob("*.csv")}
     assert len(finished) == 4
 
-    rerun = run_cli("search", str(path))
-    assert rerun.returncode == 0, rerun.stderr
+    capsys.readouterr()
+    assert main(["search", str(path)]) == 0  # the rerun: in this process
+    rerun = capsys.readouterr().out
     assert {p: p.stat().st_mtime_ns for p in finished} == finished  # not retrained
     resumed = pd.read_csv(out / "search" / "leaderboard.csv")
     expected = pd.read_csv(reference / "search" / "leaderboard.csv")
@@ -150,7 +153,7 @@ def test_sigkill_and_rerun_continue_without_retraining(searched, tmp_path):
         column = f"{OBJECTIVE}_rung{k}"
         assert resumed[column].to_numpy() == pytest.approx(expected[column].to_numpy(),
                                                            abs=1e-6, nan_ok=True)
-    assert "search: 4/4 candidates" in rerun.stdout
+    assert "search: 4/4 candidates" in rerun
 
 
 @pytest.mark.parametrize("setting, word", [
