@@ -93,8 +93,10 @@ def main() -> int:
     cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
                 if line.startswith("model name")), "unknown CPU")
     print(f"{cpu}, {os.cpu_count()} cores; {args.limit} images x {args.epochs} epochs")
-    for r in range(1, args.rounds + 1):
+    seen: dict[str, int] = {}
+    for _ in range(args.rounds):
         for mode in args.modes.split(","):
+            seen[mode] = r = seen.get(mode, 0) + 1  # a mode listed twice: its second round
             out = subprocess.run([sys.executable, __file__, "--worker", mode, "--data", args.data,
                                   "--limit", str(args.limit), "--epochs", str(args.epochs)],
                                  capture_output=True, text=True, env=env, check=True)
