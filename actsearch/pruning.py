@@ -23,7 +23,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import keras
 import numpy as np
@@ -38,12 +37,6 @@ class Pruned:
 
     epoch: int
     reason: str  # e.g. "median rule: 0.41 < median 0.78"
-
-
-def sweep_point(trial: Any) -> tuple:
-    """The sweep point a trial belongs to; only trials of the same point are peers. `()`
-    for a config without a sweep (Trial.point may not exist yet)."""
-    return tuple(getattr(trial, "point", ()))
 
 
 def chance_level(metric: str, y: np.ndarray) -> float:

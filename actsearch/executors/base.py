@@ -13,7 +13,7 @@ from typing import ClassVar
 from actsearch.config import Config
 from actsearch.data import Dataset
 from actsearch.errors import UserError
-from actsearch.pruning import PruningCallback, pruning_callback, sweep_point
+from actsearch.pruning import PruningCallback, pruning_callback
 from actsearch.storage import ResultsDir
 from actsearch.training import watched
 from actsearch.trials import Status, Trial, TrialResult, trial_config
@@ -26,6 +26,9 @@ class Executor:
 
     name: ClassVar[str] = ""
     requires: ClassVar[tuple[str, str] | None] = None  # (module it imports, pip extra)
+    # set by `run` for pruning's peers: the trials finished so far, and every planned one
+    finished: dict[str, TrialResult]
+    planned: dict[str, Trial]
 
     def check(self, cfg: Config) -> None:
         """Refuse, in one line, a config this executor cannot run (before any work)."""
@@ -80,10 +83,10 @@ class Executor:
         if not cfg.pruning.enabled:
             return []
         monitor, _ = watched(cfg)
-        finished, planned = getattr(self, "finished", {}), getattr(self, "planned", {})
+        finished, planned = self.finished, self.planned
         peers = [results.load_history(tid) for tid, record in finished.items()
                  if record.status == Status.OK and tid != trial.id
-                 and sweep_point(planned[tid]) == sweep_point(trial)]
+                 and planned[tid].point == trial.point]
         return [pruning_callback(cfg, monitor, data.y_val, peers,
                                  results.load_history(trial.id))]
 
