@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from conftest import tiny_config, write_config
 
 from actsearch.cli import main
 from actsearch.config import config_from_dict
@@ -21,7 +22,6 @@ from actsearch.errors import UserError
 from actsearch.experiment import run_experiment
 from actsearch.statistics import compare_to_best
 from actsearch.trials import Trial, plan_trials, point_id, short_keys
-from tests.conftest import tiny_config, write_config
 
 ACTIVATIONS = ["relu", "sigmoid"]
 DEPTHS = [1, 2]
