@@ -89,7 +89,10 @@ def score_column(cfg: Config) -> str:
 
 
 def rows_at(frame: pd.DataFrame, point: Point) -> pd.DataFrame:
-    """The rows of a table (with one column per swept key) at one sweep point."""
+    """The rows of a table (with one column per swept key) at one sweep point; the whole
+    table at the empty point (no sweep)."""
+    if not point:
+        return frame
     mask = pd.Series(True, index=frame.index)
     for key, value in point:
         if key not in frame:

@@ -63,7 +63,7 @@ def write_report(cfg: Config, results: ResultsDir, trials: list[Trial]) -> pd.Da
     plots += plot_objective_vs_keys(summary, score_column(cfg), cfg.sweep, results.plots_dir,
                                     cfg.plots.formats)
     for point in points:
-        plots += plot_diagnostics(rows_at(diag, point) if point else diag, results.plots_dir,
+        plots += plot_diagnostics(rows_at(diag, point), results.plots_dir,
                                   point_id(point), point_label(point), cfg.plots.formats)
     report = build_report(cfg, root, summary, ranking, diagnostics_table(diag, points),
                           [p for p in plots if p.suffix == ".png"])
@@ -80,8 +80,8 @@ def build_report(cfg: Config, root: Path, summary: pd.DataFrame, ranking: pd.Dat
         sections.append(Section("Across the sweep", [ACROSS_INTRO, across_table(cfg, ranking)]))
     for point in points:
         where = f", {point_label(point)}" if point else ""
-        at = rows_at(summary, point) if point else summary
-        ranked = rows_at(ranking, point) if point else ranking
+        at = rows_at(summary, point)
+        ranked = rows_at(ranking, point)
         if at.empty or ranked.empty:
             continue
         score = score_column(cfg)
@@ -93,7 +93,7 @@ def build_report(cfg: Config, root: Path, summary: pd.DataFrame, ranking: pd.Dat
                 comparison_intro(cfg),
                 Bullets([comparison_sentence(c, _scale(cfg)) for c in verdict.comparisons])]))
     for point in points:
-        rows = rows_at(diag_table, point) if point else diag_table
+        rows = rows_at(diag_table, point)
         if rows.empty:
             continue
         rows = rows.drop(columns=[key for key, _ in point]).dropna(axis=1, how="all")
