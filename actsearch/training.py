@@ -20,6 +20,7 @@ import keras
 import pandas as pd
 
 from actsearch.activations import ActivationOptions
+from actsearch.batches import fit_batches
 from actsearch.config import Config
 from actsearch.data import Dataset
 from actsearch.diagnostics import ClipRule, DiagnosticsWriter, probe_indices
@@ -153,8 +154,9 @@ def train_trial(trial: Trial, cfg: Config, data: Dataset, results: ResultsDir,
         callbacks.append(keras.callbacks.EarlyStopping(monitor=monitor, mode=mode,
                                                        patience=t.early_stopping_patience))
     callbacks.extend(extra_callbacks)
-    model.fit(data.x_train, data.y_train, batch_size=t.batch_size, epochs=t.epochs,
-              validation_data=(data.x_val, data.y_val), callbacks=callbacks, verbose=verbose)
+    model.fit(fit_batches(data.x_train, data.y_train, t.batch_size, shuffle=True),
+              epochs=t.epochs, shuffle=False, verbose=verbose, callbacks=callbacks,
+              validation_data=fit_batches(data.x_val, data.y_val, t.batch_size, shuffle=False))
     return finish_trial(trial, cfg, data, results, model, started)
 
 

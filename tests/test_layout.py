@@ -10,7 +10,7 @@ LAYERS = [
     ["errors", "files", "registry", "lock", "tf_output", "bundled"],
     ["config"],
     ["expressions", "search_space", "activations", "losses", "models", "optimizer", "data",
-     "environment"],
+     "batches", "environment"],
     ["trials", "storage"],
     ["diagnostics", "tensorboard_logs", "training", "pruning"],
     ["executors", "executors.base", "executors.local", "executors.fused", "executors.ray",
