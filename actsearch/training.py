@@ -218,8 +218,8 @@ def finish_trial(trial: Trial, cfg: Config, data: Dataset, results: ResultsDir,
         model.load_weights(best_path)
     test = None if restored or diverged is not None else validated_on_test(data, history)
     if test is None:
-        test = model.evaluate(data.x_test, data.y_test, batch_size=1024, verbose=0,
-                              return_dict=True)
+        test = model.evaluate(fit_batches(data.x_test, data.y_test, 1024, shuffle=False),
+                              verbose=0, return_dict=True)
     if cfg.output.save_models:
         results.model_path(trial.id).parent.mkdir(parents=True, exist_ok=True)
         model.save(results.model_path(trial.id))

@@ -27,6 +27,7 @@ time from /proc/stat (steal: the hypervisor ran something else on our virtual co
   adapter    Keras' own pipeline for NumPy arrays (its ArrayDataAdapter's tf.data
              dataset, the same batches in the same order), built once and passed to fit
   noautotune adapter, with tf.data's autotuning turned off (options.autotune.enabled)
+  noautotune-bfc  noautotune, with TensorFlow's BFC allocator for CPU tensors (as bfc)
   spin       numpy, beside one SCHED_IDLE busy loop per core: they run only when nothing
              else wants the core, so the virtual cores never halt (never idle) while
              training; a test of whether waking a halted virtual core is what is slow
@@ -48,7 +49,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "fashion-mnist"
 MODES = ("numpy", "tensors", "private1", "inter1", "malloc", "bfc", "adapter", "noautotune",
-         "spin")
+         "noautotune-bfc", "spin")
 KEEP_FREED_MEMORY = ("glibc.malloc.mmap_threshold=33554432:"
                      "glibc.malloc.trim_threshold=68719476736")
 SPINNER = ("import os\nos.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))\n"
@@ -210,14 +211,14 @@ def worker(mode: str, data: str, limit: int, epochs: int, threads: bool,
                           "slowest_step": slowest + 1,
                           **(sampler.summary(spans[slowest]) if sampler else {})})
 
-    if mode in ("adapter", "noautotune"):
+    if mode in ("adapter", "noautotune", "noautotune-bfc"):
         from keras.src.trainers.data_adapters.array_data_adapter import ArrayDataAdapter
 
         def keras_pipeline(x, y, shuffle):
             ds = ArrayDataAdapter(x, y, batch_size=128, shuffle=shuffle).get_tf_dataset()
             # the number of batches, which Keras knows for arrays but not for this dataset
             ds = ds.apply(tf.data.experimental.assert_cardinality(-(-len(x) // 128)))
-            if mode == "noautotune":
+            if mode.startswith("noautotune"):
                 options = tf.data.Options()
                 options.autotune.enabled = False
                 ds = ds.with_options(options)
@@ -263,8 +264,9 @@ def main() -> int:
     for _ in range(args.rounds):
         for mode in args.modes.split(","):
             seen[mode] = r = seen.get(mode, 0) + 1  # a mode listed twice: its second round
-            env_mode = {**env, **{"malloc": {"GLIBC_TUNABLES": KEEP_FREED_MEMORY},
-                                  "bfc": {"TF_CPU_ALLOCATOR_USE_BFC": "true"}}.get(mode, {})}
+            bfc = "true" if mode.endswith("bfc") else "false"  # not actsearch's default
+            env_mode = {**env, "TF_CPU_ALLOCATOR_USE_BFC": bfc,
+                        **({"GLIBC_TUNABLES": KEEP_FREED_MEMORY} if mode == "malloc" else {})}
             spinners = [subprocess.Popen([sys.executable, "-c", SPINNER])
                         for _ in range(os.cpu_count() or 1) if mode == "spin"]
             out = subprocess.run([sys.executable, __file__, "--worker", mode, "--data", args.data,

@@ -123,6 +123,8 @@ def in_fresh_process(variant: str, args: argparse.Namespace) -> dict:
     for item in args.set:
         cmd += ["--set", item]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    if variant.startswith("article"):  # TensorFlow's default allocator, not actsearch's
+        env["TF_CPU_ALLOCATOR_USE_BFC"] = "false"
     for item in variant.split("@")[1:]:  # env:NAME=VALUE: a runtime setting to compare
         if item.startswith("env:"):
             name, _, value = item[4:].partition("=")

@@ -1,6 +1,7 @@
 """actsearch feeds fit its own build of Keras' pipeline for arrays (actsearch.batches): the
-same batches in the same order, so training gives the same numbers as `fit(x, y)`, without
-tf.data's autotuning (whose thread stalled the start of epochs)."""
+same batches in the same order, so training and testing give the same numbers as
+`fit(x, y)` and `evaluate(x, y)`, without tf.data's autotuning (with it, destroying each
+epoch's iterator stalled training: benchmarks/README.md, "The slow mode")."""
 
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ from actsearch.config import DataConfig
 from actsearch.data import load_dataset
 
 
-def trained(feed: str, data) -> tuple[list[float], list[np.ndarray]]:
-    """Two epochs of a small dropout CNN on real digits, seeded as a trial is."""
+def trained(feed: str, data) -> tuple[list[float], list[np.ndarray], float]:
+    """Two epochs of a small dropout CNN on real digits, seeded as a trial is, and the test
+    loss as the trial's final evaluation computes it."""
     keras.utils.set_random_seed(0)
     model = keras.Sequential([
         keras.Input(data.input_shape), keras.layers.Conv2D(4, 3, activation="relu"),
@@ -24,23 +26,26 @@ def trained(feed: str, data) -> tuple[list[float], list[np.ndarray]]:
     if feed == "arrays":  # Keras' own way, as the article and actsearch before
         history = model.fit(data.x_train, data.y_train, batch_size=50, epochs=2, verbose=0,
                             validation_data=(data.x_val, data.y_val))
+        test = model.evaluate(data.x_test, data.y_test, batch_size=64, verbose=0)
     else:
         history = model.fit(fit_batches(data.x_train, data.y_train, 50, shuffle=True),
                             epochs=2, shuffle=False, verbose=0,
                             validation_data=fit_batches(data.x_val, data.y_val, 50, False))
-    return history.history["val_loss"], model.get_weights()
+        test = model.evaluate(fit_batches(data.x_test, data.y_test, 64, False), verbose=0)
+    return history.history["val_loss"], model.get_weights(), test
 
 
 def test_fit_batches_train_as_keras_does_with_arrays():
     # 230 images: 4 full batches of 50 and a partial one of 30, as Keras cuts them
     data = load_dataset(DataConfig(path=str(FIXTURE), limit_train=230, limit_test=100))
-    keras_losses, keras_weights = trained("arrays", data)
-    our_losses, our_weights = trained("fit_batches", data)
+    keras_losses, keras_weights, keras_test = trained("arrays", data)
+    our_losses, our_weights, our_test = trained("fit_batches", data)
     # A different batch order or count changes the losses by ~1e-3; the same computation
     # differs by float round-off at most.
     np.testing.assert_allclose(our_losses, keras_losses, rtol=1e-6)
     for ours, theirs in zip(our_weights, keras_weights, strict=True):
         np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(our_test, keras_test, rtol=1e-6)
     assert keras_losses[0] != keras_losses[1]  # it trained
 
 
