@@ -1,18 +1,22 @@
 """Fast and slow epochs: how many of the 2 cores each epoch keeps busy, by input pipeline.
 
     python benchmarks/epoch_modes.py [--data DIR] [--limit N] [--epochs E] [--modes a,b]
+                                     [--rounds R] [--threads [--dump FILE]]
 
 The article's CNN and loop (Adam(clipvalue=0.5), batch 128, binary cross-entropy, validation
 on the test set) trains for E epochs in a fresh process per mode; a callback records each
 epoch's wall and process CPU time (all threads). cores busy = CPU / wall. An epoch with
 markedly fewer cores busy than the others at the same CPU time is a "slow mode" epoch.
 
-Every epoch also reports its training steps' times (quantiles). With --threads, a sampler
-thread reads /proc ten times a second during each epoch and prints, per epoch: the CPU
-seconds of the busiest threads (by kernel thread name), how often the two busiest were
-both runnable and then how often on the same core (the kernel failing to spread them), how
-long the threads together waited for a core (schedstat), and each core's idle and steal
-time from /proc/stat (steal: the hypervisor ran something else on our virtual core).
+Each run also prints its page faults and validation losses per epoch. With --threads, a
+sampler thread reads /proc ten times a second during each epoch and prints, per epoch: the
+training steps' times (quantiles, and which step was slowest, with what every thread was
+doing in it), the CPU seconds of the busiest threads (by kernel thread name), how often
+the two busiest were both runnable and then how often on the same core (the kernel
+failing to spread them), how long the threads together waited for a core (schedstat),
+and each core's idle and steal time from /proc/stat (steal: the hypervisor ran something
+else on our virtual core). --dump also writes py-spy's stack dump of every thread, taken
+once a step after the first epoch has lasted 1 s (pip install py-spy).
 
   numpy      model.fit on numpy arrays, as the article and actsearch do (Keras builds a
              tf.data pipeline with its own map/prefetch threads)
@@ -26,7 +30,8 @@ time from /proc/stat (steal: the hypervisor ran something else on our virtual co
              (TF_CPU_ALLOCATOR_USE_BFC=true): memory is reused, never given back
   adapter    Keras' own pipeline for NumPy arrays (its ArrayDataAdapter's tf.data
              dataset, the same batches in the same order), built once and passed to fit
-  noautotune adapter, with tf.data's autotuning turned off (options.autotune.enabled)
+  noautotune adapter, with tf.data's autotuning turned off (options.autotune.enabled):
+             what actsearch feeds fit (actsearch/batches.py)
   noautotune-bfc  noautotune, with TensorFlow's BFC allocator for CPU tensors (as bfc)
   spin       numpy, beside one SCHED_IDLE busy loop per core: they run only when nothing
              else wants the core, so the virtual cores never halt (never idle) while
