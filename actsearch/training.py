@@ -21,7 +21,7 @@ import pandas as pd
 
 from actsearch.activations import ActivationOptions
 from actsearch.batches import fit_batches
-from actsearch.config import Config
+from actsearch.config import Config, TrainingConfig
 from actsearch.data import Dataset
 from actsearch.diagnostics import ClipRule, DiagnosticsWriter, probe_indices
 from actsearch.losses import get_loss
@@ -154,10 +154,17 @@ def train_trial(trial: Trial, cfg: Config, data: Dataset, results: ResultsDir,
         callbacks.append(keras.callbacks.EarlyStopping(monitor=monitor, mode=mode,
                                                        patience=t.early_stopping_patience))
     callbacks.extend(extra_callbacks)
-    model.fit(fit_batches(data.x_train, data.y_train, t.batch_size, shuffle=True),
-              epochs=t.epochs, shuffle=False, verbose=verbose, callbacks=callbacks,
-              validation_data=fit_batches(data.x_val, data.y_val, t.batch_size, shuffle=False))
+    fit_arrays(model, data, data.y_train, data.y_val, t, callbacks, verbose)
     return finish_trial(trial, cfg, data, results, model, started)
+
+
+def fit_arrays(model: keras.Model, data: Dataset, y_train, y_val, t: TrainingConfig,
+               callbacks: list[keras.callbacks.Callback], verbose: int) -> None:
+    """`model.fit` on the data set's images with these labels (an array, or a dict of arrays
+    for a model with one output per trial), through Keras' own batches (fit_batches)."""
+    model.fit(fit_batches(data.x_train, y_train, t.batch_size, shuffle=True),
+              epochs=t.epochs, shuffle=False, verbose=verbose, callbacks=callbacks,
+              validation_data=fit_batches(data.x_val, y_val, t.batch_size, shuffle=False))
 
 
 def watched(cfg: Config) -> tuple[str, str]:

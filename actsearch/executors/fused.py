@@ -32,7 +32,6 @@ from collections.abc import Iterable, Iterator
 import keras
 import numpy as np
 
-from actsearch.batches import fit_batches
 from actsearch.config import Config
 from actsearch.data import Dataset
 from actsearch.errors import UserError
@@ -48,6 +47,7 @@ from actsearch.training import (
     compile_options,
     finish_trial,
     first_nonfinite_epoch,
+    fit_arrays,
     steps_per_epoch,
     trial_callbacks,
 )
@@ -218,11 +218,8 @@ def train_group(trials: list[Trial], cfg: Config, data: Dataset, results: Result
                and first_nonfinite_epoch(results.load_history(trial.id)) is not None]
     callbacks = [LearningRateLogger(), BranchCallbacks(per_trial, branches, names, retired),
                  backup_callback(backup / "backup")]
-    model.fit(fit_batches(data.x_train, _per_output(branches, data.y_train), t.batch_size,
-                          shuffle=True), epochs=t.epochs, shuffle=False, callbacks=callbacks,
-              verbose=verbose,
-              validation_data=fit_batches(data.x_val, _per_output(branches, data.y_val),
-                                          t.batch_size, shuffle=False))
+    fit_arrays(model, data, _per_output(branches, data.y_train),
+               _per_output(branches, data.y_val), t, callbacks, verbose)
     out = []
     for trial in trials:
         out.append(finish_trial(trial, cfg, data, results, branches[trial.id], started))
