@@ -212,7 +212,6 @@ class Search:
     def _defining(self) -> dict:
         return _search_defining(self.cfg.to_dict())
 
-
     def _load_or_start(self) -> dict:
         if self.state_path.is_file():
             try:

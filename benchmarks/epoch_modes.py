@@ -28,10 +28,10 @@ once a step after the first epoch has lasted 1 s (pip install py-spy).
              no trimming), so that big tensors reuse pages instead of faulting in fresh ones
   bfc        numpy, with TensorFlow's pooling (BFC) allocator for CPU tensors
              (TF_CPU_ALLOCATOR_USE_BFC=true): memory is reused, never given back
-  adapter    Keras' own pipeline for NumPy arrays (its ArrayDataAdapter's tf.data
-             dataset, the same batches in the same order), built once and passed to fit
-  noautotune adapter, with tf.data's autotuning turned off (options.autotune.enabled):
-             what actsearch feeds fit (actsearch/batches.py)
+  noautotune Keras' own pipeline for NumPy arrays (its ArrayDataAdapter's tf.data
+             dataset, the same batches in the same order) with tf.data's autotuning off,
+             built once and passed to fit: what actsearch feeds fit (actsearch/batches.py)
+  adapter    noautotune with autotuning back on, as Keras runs that pipeline itself
   noautotune-bfc  noautotune, with TensorFlow's BFC allocator for CPU tensors (as bfc)
   spin       numpy, beside one SCHED_IDLE busy loop per core: they run only when nothing
              else wants the core, so the virtual cores never halt (never idle) while
@@ -217,15 +217,13 @@ def worker(mode: str, data: str, limit: int, epochs: int, threads: bool,
                           **(sampler.summary(spans[slowest]) if sampler else {})})
 
     if mode in ("adapter", "noautotune", "noautotune-bfc"):
-        from keras.src.trainers.data_adapters.array_data_adapter import ArrayDataAdapter
+        from actsearch.batches import fit_batches
 
         def keras_pipeline(x, y, shuffle):
-            ds = ArrayDataAdapter(x, y, batch_size=128, shuffle=shuffle).get_tf_dataset()
-            # the number of batches, which Keras knows for arrays but not for this dataset
-            ds = ds.apply(tf.data.experimental.assert_cardinality(-(-len(x) // 128)))
-            if mode.startswith("noautotune"):
+            ds = fit_batches(x, y, 128, shuffle)  # what actsearch feeds fit: no autotuning
+            if mode == "adapter":  # options set later take precedence
                 options = tf.data.Options()
-                options.autotune.enabled = False
+                options.autotune.enabled = True
                 ds = ds.with_options(options)
             return ds
         model.fit(keras_pipeline(d.x_train, d.y_train, True), epochs=epochs, verbose=0,
