@@ -91,6 +91,9 @@ class TrainingConfig:
     metrics: list[str] = field(default_factory=lambda: list(METRICS))
     seeds: list[int] = field(default_factory=lambda: [0])
     deterministic: bool = True  # TensorFlow op determinism: same seed, same history
+    shuffle: str | bool = "epoch"  # epoch: a new order of the training set every epoch, from
+    #   (seed, epoch) alone, as Keras 2's fit (the article's); once: one order for the whole run,
+    #   Keras 3's seeded fit (results made before this key); false: the data's order
     restore_best: bool = False  # evaluate the test set with the best-validation weights
     early_stopping_patience: int | None = None  # epochs without improvement; None: off
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
@@ -356,8 +359,13 @@ def _coerce(key: str, value: Any, tp: Any) -> Any:
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None
-        (inner,) = [a for a in args if a is not type(None)]
-        return _coerce(key, value, inner)
+        inner = [a for a in args if a is not type(None)]
+        for tp in inner[:-1]:  # str | bool: the first type the value is
+            try:
+                return _coerce(key, value, tp)
+            except UserError:
+                pass
+        return _coerce(key, value, inner[-1])
     if dataclasses.is_dataclass(tp):  # a list of sections, e.g. search.rungs
         return _build(tp, value, key + ".")
     if origin is dict:  # the sweep {dotted key: [values]}; training.optimizer.options
@@ -431,6 +439,10 @@ def validate(cfg: Config) -> None:
         raise UserError(f"training.epochs must be at least 1, got {t.epochs}")
     if t.batch_size < 1:
         raise UserError(f"training.batch_size must be at least 1, got {t.batch_size}")
+    if t.shuffle not in ("epoch", "once", False):
+        raise UserError(f"training.shuffle must be epoch (a new order every epoch), once (one "
+                        f"order for the run, Keras 3's) or false (the data's order), got "
+                        f"{t.shuffle!r}")
     if not t.seeds:
         raise UserError("training.seeds is empty: give at least one seed")
     if len(set(t.seeds)) != len(t.seeds):

@@ -20,7 +20,7 @@ import keras
 import pandas as pd
 
 from actsearch.activations import ActivationOptions
-from actsearch.batches import fit_batches
+from actsearch.batches import fit_batches, training_batches
 from actsearch.config import Config, TrainingConfig
 from actsearch.data import Dataset
 from actsearch.diagnostics import ClipRule, DiagnosticsWriter, probe_indices
@@ -154,17 +154,20 @@ def train_trial(trial: Trial, cfg: Config, data: Dataset, results: ResultsDir,
         callbacks.append(keras.callbacks.EarlyStopping(monitor=monitor, mode=mode,
                                                        patience=t.early_stopping_patience))
     callbacks.extend(extra_callbacks)
-    fit_arrays(model, data, data.y_train, data.y_val, t, callbacks, verbose)
+    fit_arrays(model, data, data.y_train, data.y_val, t, trial.seed, callbacks, verbose)
     return finish_trial(trial, cfg, data, results, model, started)
 
 
-def fit_arrays(model: keras.Model, data: Dataset, y_train, y_val, t: TrainingConfig,
+def fit_arrays(model: keras.Model, data: Dataset, y_train, y_val, t: TrainingConfig, seed: int,
                callbacks: list[keras.callbacks.Callback], verbose: int) -> None:
     """`model.fit` on the data set's images with these labels (an array, or a dict of arrays
-    for a model with one output per trial), through Keras' own batches (fit_batches)."""
-    model.fit(fit_batches(data.x_train, y_train, t.batch_size, shuffle=True),
-              epochs=t.epochs, shuffle=False, verbose=verbose, callbacks=callbacks,
-              validation_data=fit_batches(data.x_val, y_val, t.batch_size, shuffle=False))
+    for a model with one output per trial): the training batches in the order of
+    training.shuffle and this seed (actsearch.batches), validation in the data's order."""
+    train, order = training_batches(data.x_train, y_train, t.batch_size, t.shuffle, seed,
+                                    t.epochs)
+    model.fit(train, epochs=t.epochs, shuffle=False, verbose=verbose,
+              callbacks=[*order, *callbacks],
+              validation_data=fit_batches(data.x_val, y_val, t.batch_size))
 
 
 def watched(cfg: Config) -> tuple[str, str]:
@@ -225,7 +228,7 @@ def finish_trial(trial: Trial, cfg: Config, data: Dataset, results: ResultsDir,
         model.load_weights(best_path)
     test = None if restored or diverged is not None else validated_on_test(data, history)
     if test is None:
-        test = model.evaluate(fit_batches(data.x_test, data.y_test, 1024, shuffle=False),
+        test = model.evaluate(fit_batches(data.x_test, data.y_test, 1024),
                               verbose=0, return_dict=True)
     if cfg.output.save_models:
         results.model_path(trial.id).parent.mkdir(parents=True, exist_ok=True)

@@ -209,7 +209,7 @@ def train_group(trials: list[Trial], cfg: Config, data: Dataset, results: Result
     t = cfg.training
     model, branches = build_fused_model(cfg, trials, data.input_shape, data.num_classes,
                                         steps_per_epoch(cfg, data))
-    keras.utils.set_random_seed(trials[0].seed)  # the group's batch order
+    keras.utils.set_random_seed(trials[0].seed)  # dropout (and shuffle: once's batch order)
     names = ["loss", *t.metrics]
     per_trial = {trial.id: trial_callbacks(trial, cfg, data, results) for trial in trials}
     backup = results.backup_path(group_id(trials[0].seed, trials[0].point))
@@ -219,7 +219,7 @@ def train_group(trials: list[Trial], cfg: Config, data: Dataset, results: Result
     callbacks = [LearningRateLogger(), BranchCallbacks(per_trial, branches, names, retired),
                  backup_callback(backup / "backup")]
     fit_arrays(model, data, _per_output(branches, data.y_train),
-               _per_output(branches, data.y_val), t, callbacks, verbose)
+               _per_output(branches, data.y_val), t, trials[0].seed, callbacks, verbose)
     out = []
     for trial in trials:
         out.append(finish_trial(trial, cfg, data, results, branches[trial.id], started))
