@@ -174,7 +174,7 @@ class ExecutionConfig:
 
 @dataclass
 class SearchSpaceConfig:
-    """Maps to actsearch.search_space.SearchSpace (primitive names are checked there)."""
+    """Maps to actsearch.search.space.SearchSpace (primitive names are checked there)."""
 
     unary: list[str] | None = None  # null: every unary primitive
     binary: list[str] | None = None  # null: every binary primitive

@@ -9,7 +9,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "actsearch"
 LAYERS = [
     ["errors", "files", "registry", "lock", "tf_output", "bundled"],
     ["config"],
-    ["expressions", "search_space", "activations", "losses", "models", "optimizer", "data",
+    ["expressions", "activations", "losses", "models", "optimizer", "data",
      "batches", "environment"],
     ["trials", "storage"],
     ["diagnostics", "tensorboard_logs", "training", "pruning"],
@@ -19,7 +19,9 @@ LAYERS = [
     ["reporting", "reporting.document", "reporting.markdown", "reporting.html",
      "reporting.plots", "reporting.diagnostic_plots", "reporting.activation_plots",
      "reporting.report", "reporting.search_report"],
-    ["checks", "experiment", "search", "api", "cli", "__main__"],
+    ["checks", "experiment"],
+    ["search", "search.space", "search.evolution", "search.loop"],
+    ["api", "cli", "__main__"],
 ]
 LAYER_OF = {module: i for i, layer in enumerate(LAYERS) for module in layer}
 

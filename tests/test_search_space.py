@@ -16,11 +16,11 @@ from actsearch.expressions import (
     param_names,
     parse,
 )
-from actsearch.search_space import (
+from actsearch.search.evolution import AgingEvolution
+from actsearch.search.space import (
     BINARY,
     CONSTANTS,
     UNARY,
-    AgingEvolution,
     Candidate,
     SearchSpace,
     in_space,

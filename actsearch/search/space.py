@@ -1,11 +1,10 @@
-"""The space `actsearch search` explores, and regularized (aging) evolution over it.
+"""The space `actsearch search` explores: candidate genomes, sampling and mutation.
 
 A candidate is one or two core units b(u1(z), u2(z)) as in Ramachandran, Zoph & Le (2017):
 u1, u2 unary primitives, b a binary one; the first unit takes z = x, the second takes the
 first unit's output. Candidates are kept as this small genome (so mutations act on units, not
 on arbitrary subtrees) and turned into an `actsearch.expressions` tree for evaluation,
-canonical text and fingerprints. `AgingEvolution` is Real et al. (2019): tournament selection
-of S from a population of P, mutate the winner, drop the oldest.
+canonical text and fingerprints.
 """
 
 from __future__ import annotations
@@ -285,103 +284,3 @@ def mutate(candidate: Candidate, space: SearchSpace, rng: np.random.Generator) -
         if child.text != candidate.text and uses_x(child.tree):
             return child
     raise UserError(f"search space too small: no mutation of {candidate.text!r} changes it")
-
-
-# --- aging evolution ---------------------------------------------------------------------------
-
-_STATE_VERSION = 1
-
-
-class AgingEvolution:
-    """Regularized evolution (Real et al. 2019) with fingerprint dedup.
-
-    `propose()` samples at random until `population_size` candidates have been reported, then
-    takes the best of `sample_size` random entries (higher score is better; None, e.g. a
-    refused or diverged candidate, is worst) and mutates it. A proposal's fingerprint is marked
-    seen, and proposals retry up to `max_retries` times to find an unseen one. `report()`
-    appends and drops the oldest entry beyond `population_size`. The random generator is owned
-    and part of `to_state()`, so a restored search proposes exactly what the original would.
-    """
-
-    def __init__(self, space: SearchSpace, population_size: int = 20, sample_size: int = 5,
-                 seed: int = 0, max_retries: int = 100):
-        if not 2 <= population_size:
-            raise UserError(f"search: population size must be at least 2, got {population_size}")
-        if not 1 <= sample_size <= population_size:
-            raise UserError(f"search: sample size must be 1..{population_size} (the population "
-                            f"size), got {sample_size}")
-        if max_retries < 1:
-            raise UserError(f"search: max_retries must be at least 1, got {max_retries}")
-        self.space = space
-        self.population_size = population_size
-        self.sample_size = sample_size
-        self.max_retries = max_retries
-        self.rng = np.random.default_rng(seed)
-        self.population: list[tuple[Candidate, float | None]] = []  # oldest first
-        self.seen: set[str] = set()
-
-    def propose(self) -> Candidate:
-        for _ in range(self.max_retries):
-            if len(self.population) < self.population_size:
-                candidate = sample(self.space, self.rng)
-            else:
-                candidate = mutate(self._tournament_winner(), self.space, self.rng)
-            mark = candidate.fingerprint
-            if mark not in self.seen:
-                self.seen.add(mark)
-                return candidate
-        raise UserError(f"search: no unseen candidate in {self.max_retries} tries; the search "
-                        "space is (nearly) exhausted")
-
-    def _tournament_winner(self) -> Candidate:
-        picks = self.rng.choice(len(self.population), size=self.sample_size, replace=False)
-        best = max(picks, key=lambda i: _rank(self.population[i][1]))
-        return self.population[best][0]
-
-    def report(self, candidate: Candidate, score: float | None) -> None:
-        """Add a trained candidate; a non-finite score counts as None (failed)."""
-        if score is not None:
-            score = float(score)
-            score = score if np.isfinite(score) else None
-        self.seen.add(candidate.fingerprint)
-        self.population.append((candidate, score))
-        if len(self.population) > self.population_size:
-            self.population.pop(0)
-
-    def is_seen(self, candidate: Candidate) -> bool:
-        return candidate.fingerprint in self.seen
-
-    def to_state(self) -> dict:
-        """Plain JSON-able state: settings, population (oldest first), seen, generator."""
-        return {
-            "version": _STATE_VERSION,
-            "space": asdict(self.space),
-            "population_size": self.population_size,
-            "sample_size": self.sample_size,
-            "max_retries": self.max_retries,
-            "population": [{"candidate": c.to_dict(), "text": c.text, "score": s}
-                           for c, s in self.population],
-            "seen": sorted(self.seen),
-            "rng": self.rng.bit_generator.state,
-        }
-
-    @classmethod
-    def from_state(cls, state: Mapping) -> AgingEvolution:
-        if not isinstance(state, Mapping) or state.get("version") != _STATE_VERSION:
-            raise UserError("search state: not an actsearch search state (wrong version)")
-        try:
-            space = SearchSpace(**{k: (tuple(v) if isinstance(v, list) else v)
-                                   for k, v in state["space"].items()})
-            search = cls(space, state["population_size"], state["sample_size"],
-                         max_retries=state["max_retries"])
-            search.population = [(Candidate.from_dict(entry["candidate"]), entry["score"])
-                                  for entry in state["population"]]
-            search.seen = set(state["seen"])
-            search.rng.bit_generator.state = state["rng"]
-        except (KeyError, TypeError, ValueError) as exc:
-            raise UserError(f"search state: malformed ({type(exc).__name__}: {exc})") from None
-        return search
-
-
-def _rank(score: float | None) -> float:
-    return -np.inf if score is None else score

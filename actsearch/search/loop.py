@@ -1,6 +1,6 @@
 """`actsearch search`: discover activation functions, then test the best against baselines.
 
-Candidates (expressions of x from actsearch/search_space.py, proposed by aging evolution or
+Candidates (expressions of x from actsearch/search/space.py, proposed by aging evolution or
 sampled at random, after any `search.include` expressions) are screened over the range the
 network's pre-activations take, then trained in batches through successive-halving rungs: every
 candidate of a batch trains at rung 0, the best `keep` fraction (by the objective on the
@@ -53,7 +53,8 @@ from actsearch.expressions import canonical, fingerprint, parse, screen
 from actsearch.files import write_atomic
 from actsearch.lock import results_lock
 from actsearch.reporting.search_report import write_search_report
-from actsearch.search_space import AgingEvolution, Candidate, SearchSpace, sample
+from actsearch.search.evolution import AgingEvolution
+from actsearch.search.space import Candidate, SearchSpace, sample
 from actsearch.statistics import ranking_verdict
 from actsearch.storage import ResultsDir, same_experiment
 from actsearch.training import build_uncompiled_model
