@@ -1,4 +1,5 @@
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -127,6 +128,12 @@ def test_the_report_states_the_smallest_p_the_seeds_allow():
     assert text.startswith("With 3 paired seeds no comparison can reach p < 0.25, so none can "
                            "be significant here after Holm over 2 comparisons")
     assert three.distinguishable == [] and three.p_floor == 0.25
+    cfg = config_from_dict(tiny_config(Path("unused")))
+    assert verdict_sentence(three, cfg) == (
+        "a has the best mean test categorical_accuracy. With these seeds no comparison can be "
+        "significant after Holm's correction (no p-value can go below 0.25): the order is by "
+        "mean alone and shows no activation better than another; run at least 7 seeds per "
+        "activation (training.seeds) before calling a winner.")
     ten = ranking_verdict(frame({"a": np.arange(10) / 100 + 0.5, "b": np.arange(10) / 100}),
                           "score")
     assert floor_sentence(ten).startswith("With 10 paired seeds no comparison can reach "
@@ -383,7 +390,7 @@ def test_the_statistics_table_and_summary_rank_a_diverged_seed_last(tmp_path):
     verdict = ranking_verdict(summary, "test_categorical_accuracy")
     assert verdict_sentence(verdict, cfg).startswith(
         "relu has the best mean test categorical_accuracy with each diverged or pruned seed "
-        "counted as the worst result here.")
+        "counted as the worst result here. With these seeds no comparison can be significant")
     assert floor_sentence(verdict).startswith("With 3 paired seeds no comparison can reach "
                                               "p < 0.25, so none can be significant here: at "
                                               "least 6 paired seeds")

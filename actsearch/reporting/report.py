@@ -193,6 +193,13 @@ def verdict_sentence(verdict: RankingVerdict, cfg: Config) -> str:
     if len(verdict.untestable) == len(verdict.comparisons):
         return (f"{head} With one seed per activation no difference can be tested: run more "
                 f"seeds (training.seeds) before calling a winner.")
+    testable = [c for c in verdict.comparisons if c.testable]
+    if verdict.p_floor >= ALPHA / len(testable):
+        return (f"{head} With these seeds no comparison can be significant after Holm's "
+                f"correction (no p-value can go below {verdict.p_floor:.2g}): the order is by "
+                f"mean alone and shows no activation better than another; run at least "
+                f"{seeds_needed(len(testable))} seeds per activation (training.seeds) before "
+                f"calling a winner.")
     same = [*verdict.indistinguishable, *verdict.untestable]
     if same:
         tied = (f"{_join(same)} cannot be told apart from it ({verdict.test}, Holm-adjusted "
