@@ -23,7 +23,7 @@ permutation test on ranks, exact for few seeds and valid for any distribution:
 - seeds paired (both activations have the same counted seeds; same seed = same initial
   weights, split and batch order): the sign-flip test on the paired differences with the
   signed-rank statistic (the exact Wilcoxon signed-rank test, Pratt's treatment of zero
-  differences). With n seeds every one of the 2^n sign patterns is enumerated (n <= 16), so
+  differences). With n seeds every one of the 2^n sign patterns is enumerated (n <= 13), so
   p is never below 2/2^n: 0.5 with 2 seeds, 0.25 with 3, 0.0625 with 5. A worst seed is a
   difference of infinite size, the largest rank;
 - seeds not paired (a seed failed or is missing on one side): the permutation test on the
@@ -54,7 +54,7 @@ PAIRED = "paired sign-flip test (signed ranks)"
 UNPAIRED = "rank-sum permutation test"
 COHENS_D = "Cohen's d"  # mean difference / pooled standard deviation (unpaired)
 D_Z = "d_z"  # mean difference / standard deviation of the paired differences
-PERMUTATIONS = 2 ** 16  # exact enumeration up to 16 paired seeds; random draws beyond
+PERMUTATIONS = 2 ** 13  # exact enumeration up to 13 paired seeds; random draws beyond
 COUNTED = (Status.OK, Status.DIVERGED, Status.PRUNED)
 WORST = (Status.DIVERGED, Status.PRUNED)  # counted as the worst outcome
 RELATIVE_DIGITS = 10  # differences below 1e-10 of the values compared are float noise
