@@ -48,11 +48,13 @@ def run_cli(*args: str, env: dict | None = None, timeout: int = 300) -> subproce
                           capture_output=True, text=True, timeout=timeout)
 
 
-def kill_run_when(config: Path, ready, settle: float, timeout: float = 240,
-                  command: str = "run") -> None:
+def kill_run_when(config: Path, ready, settle: float = 0.0, timeout: float = 240,
+                  command: str = "run", env: dict | None = None) -> None:
     """Start `python -m actsearch <command> config`, wait until ready() is true, wait `settle`
-    seconds more, then SIGKILL it: a crash nothing can intercept, as a power cut."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    seconds more, then SIGKILL it: a crash nothing can intercept, as a power cut. Where the
+    moment matters, ready() should be something the run did (tests/recording_builder.py
+    pauses a run at a given batch), not a settle time."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
     proc = subprocess.Popen([sys.executable, "-m", "actsearch", command, str(config)], cwd=ROOT,
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + timeout
