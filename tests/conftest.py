@@ -69,6 +69,19 @@ def kill_run_when(config: Path, ready, settle: float = 0.0, timeout: float = 240
         proc.kill()
 
 
+RECORDING_MLP = "recording_builder:mlp"  # tests/recording_builder.py: records, can pause
+
+
+def pausing_env(records: Path, activation: str, batch: int) -> dict:
+    """The environment of a `python -m actsearch` process whose RECORDING_MLP network for
+    `activation` pauses at its `batch`-th training batch (from 1) and writes
+    `records/<activation>.paused` there: kill_run_when(..., ready=that file's is_file) then
+    kills it at that very batch, on any machine."""
+    records.mkdir(parents=True, exist_ok=True)
+    return {"ACTSEARCH_RECORD_DIR": str(records), "ACTSEARCH_PAUSE": f"{activation}:{batch}",
+            "PYTHONPATH": os.pathsep.join([str(ROOT / "tests"), os.environ.get("PYTHONPATH", "")])}
+
+
 @pytest.fixture
 def tiny(tmp_path):
     """(config path, results dir) for a tiny run."""

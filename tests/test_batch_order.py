@@ -6,13 +6,11 @@ exactly the batches an uninterrupted run trains on."""
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import ROOT, kill_run_when, tiny_config, write_config
+from conftest import RECORDING_MLP, ROOT, kill_run_when, pausing_env, tiny_config, write_config
 from recording_builder import image_keys
 
 from actsearch.cli import main
@@ -24,7 +22,7 @@ EPOCHS = 3
 
 
 def record_config(out, **training) -> dict:
-    return tiny_config(out, model={"architecture": "recording_builder:mlp",
+    return tiny_config(out, model={"architecture": RECORDING_MLP,
                                    "activations": ["relu", "elu"]},
                        training={"epochs": EPOCHS, **training})
 
@@ -91,11 +89,9 @@ def test_sigkill_mid_epoch_2_then_rerun_trains_the_uninterrupted_batches(
     cfg["model"]["activations"] = ["relu"]
     path = write_config(tmp_path / "killed.yaml", cfg)
     before = tmp_path / "before-kill"
-    before.mkdir()
     # the 2nd batch of epoch 2 pauses the run; it is killed there, mid-epoch
-    env = {"ACTSEARCH_RECORD_DIR": str(before), "ACTSEARCH_PAUSE": f"relu:{STEPS + 2}",
-           "PYTHONPATH": os.pathsep.join([str(ROOT / "tests"), os.environ.get("PYTHONPATH", "")])}
-    kill_run_when(path, (before / "relu.paused").is_file, env=env)
+    kill_run_when(path, (before / "relu.paused").is_file,
+                  env=pausing_env(before, "relu", STEPS + 2))
     assert len(pd.read_csv(out / "histories" / "relu-seed0.csv")) == 1  # epoch 1 was done
     assert sum(recorded(before, "relu"), []) == sum(whole, [])[:STEPS + 2]
 

@@ -1,11 +1,10 @@
 """End to end: real tiny trainings through the CLI, and what a rerun does with the folder."""
 
 import json
-import os
 
 import pandas as pd
 import pytest
-from conftest import ROOT, kill_run_when, tiny_config, write_config
+from conftest import RECORDING_MLP, ROOT, kill_run_when, pausing_env, tiny_config, write_config
 
 from actsearch.cli import main
 from actsearch.expressions import canonical, parse
@@ -100,15 +99,12 @@ def test_sigkill_mid_epoch_then_rerun_resumes_with_every_epoch_once(tmp_path, ca
                                                                    monkeypatch):
     out = tmp_path / "out"
     epochs = 3
-    cfg = tiny_config(out, model={"architecture": "recording_builder:mlp",  # records batches
-                                  "activations": ["relu", "elu"]}, training={"epochs": epochs})
+    cfg = tiny_config(out, model={"architecture": RECORDING_MLP, "activations": ["relu", "elu"]},
+                      training={"epochs": epochs})
     path = write_config(tmp_path / "c.yaml", cfg)
     records = tmp_path / "records"
-    records.mkdir()
     # the second trial pauses at its 6th batch (of 4 per epoch): killed there, mid-epoch 2
-    env = {"ACTSEARCH_RECORD_DIR": str(records), "ACTSEARCH_PAUSE": "elu:6",
-           "PYTHONPATH": os.pathsep.join([str(ROOT / "tests"), os.environ.get("PYTHONPATH", "")])}
-    kill_run_when(path, (records / "elu.paused").is_file, env=env)
+    kill_run_when(path, (records / "elu.paused").is_file, env=pausing_env(records, "elu", 6))
     second = out / "histories" / "elu-seed0.csv"
     first_record = out / "trials" / "relu-seed0.json"
     stamp = first_record.stat().st_mtime_ns
