@@ -223,6 +223,9 @@ class SearchConfig:
     #                            over the narrow initial range tanh-like candidates look linear
     screen_range: list[float] | None = None  # or a fixed [low, high] (no measuring)
     confirm: ConfirmConfig = field(default_factory=ConfirmConfig)
+    # A search selects on its validation data; with data.validation: test that is the test set
+    # the confirm run reports, so the search refuses it unless this says otherwise.
+    allow_test_selection: bool = False
 
 
 @dataclass
