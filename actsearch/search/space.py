@@ -10,7 +10,8 @@ canonical text and fingerprints.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable, Mapping
+import functools
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 
 import numpy as np
@@ -284,3 +285,48 @@ def mutate(candidate: Candidate, space: SearchSpace, rng: np.random.Generator) -
         if child.text != candidate.text and uses_x(child.tree):
             return child
     raise UserError(f"search space too small: no mutation of {candidate.text!r} changes it")
+
+
+# --- genomes of given expressions ---------------------------------------------------------------
+
+def _choices(space: SearchSpace) -> list[UnaryChoice]:
+    return [UnaryChoice(name, None if not UNARY[name][1] else
+                        (c if isinstance(c, str) else float(c)))
+            for name in space.unary
+            for c in (space.coefficients if UNARY[name][1] else (None,))]
+
+
+def one_unit_genomes(space: SearchSpace) -> Iterator[CoreUnit]:
+    """Every core unit of the space: binary x left choice x right choice."""
+    choices = _choices(space)
+    for binary in space.binary:
+        for left in choices:
+            for right in choices:
+                yield CoreUnit(binary, left, right)
+
+
+@functools.lru_cache(maxsize=8)
+def _unit_by_fingerprint(space: SearchSpace) -> dict[str, CoreUnit]:
+    found: dict[str, CoreUnit] = {}
+    for unit in one_unit_genomes(space):
+        mark = fingerprint(normalize(unit.build(Var())))
+        found.setdefault(mark, unit)
+    return found
+
+
+def genome_of(tree: Expr, space: SearchSpace) -> Candidate | None:
+    """A genome of the space computing the same function as `tree` (an included expression),
+    so evolution can be told its result and mutate it; None when no one-unit genome (followed,
+    in a two-unit space, by the identity unit max(z, z) or min(z, z)) matches. Enumerates the
+    space's units once per space (about 11,000 in the default space)."""
+    unit = _unit_by_fingerprint(space).get(fingerprint(tree))
+    if unit is None:
+        return None
+    if space.units == 1:
+        return Candidate((unit,))
+    if "x" not in space.unary:
+        return None
+    for binary in ("max", "min"):
+        if binary in space.binary:
+            return Candidate((unit, CoreUnit(binary, UnaryChoice("x"), UnaryChoice("x"))))
+    return None
