@@ -181,6 +181,12 @@ class SearchSpaceConfig:
     units: int = 1  # core units b(u1(z), u2(z)) chained: 1 or 2
     constants: bool = True  # coefficients may be 0.5, 1, 1.5, 2
     beta: bool = True  # ... or a learnable beta
+    # With units 2, the second unit may draw from smaller sets (null: the first unit's): a
+    # space between one unit and two. Distinct functions, counted by enumeration
+    # (benchmarks/search_space_sizes.py): the default one unit 6,028; search-fashion's 1,506;
+    # two default units: 119,946,304 genomes, at most 6,071 x 10,952 = 6.6e7 functions.
+    second_unary: list[str] | None = None
+    second_binary: list[str] | None = None
 
 
 @dataclass

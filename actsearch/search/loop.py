@@ -86,7 +86,8 @@ class SearchOutcome:
 def search_space_of(cfg: Config) -> SearchSpace:
     s = cfg.search.space
     values = {k: v for k, v in (("unary", s.unary), ("binary", s.binary)) if v is not None}
-    return SearchSpace(**values, units=s.units, constants=s.constants, beta=s.beta)
+    return SearchSpace(**values, units=s.units, constants=s.constants, beta=s.beta,
+                       second_unary=s.second_unary, second_binary=s.second_binary)
 
 
 def check_search(cfg: Config) -> SearchSpace:
@@ -118,7 +119,7 @@ class Search:
     """One search: its database, the candidates in memory, the rungs' boards, the proposer,
     and the loop over batches (see the module docstring)."""
 
-    def __init__(self, cfg: Config, space: SearchSpace, log: Log):
+    def __init__(self, cfg: Config, space: SearchSpace, log: Log, trainer: str | None = None):
         self.cfg, self.space, self.log = cfg, space, log
         self.root = cfg.out_dir / "search"
         if (self.root / "state.json").is_file() and not (self.root / "search.db").is_file():
@@ -151,7 +152,7 @@ class Search:
             if self.meta.get("rng"):
                 self.rng.bit_generator.state = self.meta["rng"]
         self.progress = Progress(cfg, self.log)
-        self.trainer = choose_trainer(cfg, self.data, self.entered, log)
+        self.trainer = choose_trainer(cfg, self.data, self.entered, log, trainer)
         self._reported_at = 0.0
 
     # state ---------------------------------------------------------------------------------
@@ -320,8 +321,8 @@ class Search:
             self._tell_evolution(record)
         self.db.finish_batch(batch, self._generator_state())
         self.batches[batch] = True
-        self.progress.batch_done(self, batch)
         self.write(final=False)
+        self.progress.batch_done(self, batch)
 
     def _train(self, k: int, members: list[CandidateRecord]) -> None:
         if members:
@@ -389,15 +390,17 @@ def preactivation_range(cfg: Config, data: Dataset, percentile: float) -> tuple[
     return float(low), float(high)
 
 
-def run_search(cfg: Config, quiet: bool = False, log: Log = print) -> SearchOutcome:
-    """Search, confirm, report; resumes a search interrupted in the same --out folder."""
+def run_search(cfg: Config, quiet: bool = False, log: Log = print,
+               trainer: str | None = None) -> SearchOutcome:
+    """Search, confirm, report; resumes a search interrupted in the same --out folder.
+    `trainer` (None: the engine where it applies) may ask for "folder" or "engine"."""
     space = check_search(cfg)
     executor = get_executor(cfg.execution.executor)
     executor.require()
     for k in range(len(cfg.search.rungs)):
         executor.check(rung_config(cfg, k, ["relu"]))
     with results_lock(cfg.out_dir):
-        search = Search(cfg, space, log)
+        search = Search(cfg, space, log, trainer)
         try:
             s = cfg.search
             log(f"actsearch search: {cfg.name}: {s.candidates} candidates ({s.algorithm}, seed "

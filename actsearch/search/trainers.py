@@ -23,6 +23,7 @@ import pandas as pd
 from actsearch.activations import display_name
 from actsearch.config import Config
 from actsearch.data import Dataset
+from actsearch.errors import UserError
 from actsearch.executors import Log, get_executor
 from actsearch.expressions import parse
 from actsearch.search.rungs import prepare_rung, rung_config, rung_seed
@@ -145,11 +146,18 @@ def engine_reason(cfg: Config) -> tuple[str | None, object | None]:
     return None, train_candidates
 
 
-def choose_trainer(cfg: Config, data_of: DataOf, entered: Entered, log: Log
-                   ) -> FolderTrainer | EngineTrainer:
+def choose_trainer(cfg: Config, data_of: DataOf, entered: Entered, log: Log,
+                   path: str | None = None) -> FolderTrainer | EngineTrainer:
     """The engine wherever it applies (no flag); otherwise one line says why, and each rung
-    trains as a results folder with the configured executor."""
+    trains as a results folder with the configured executor. `path` "folder" asks for the
+    folder path whatever applies (the Python API's, for tests and comparisons)."""
+    if path not in (None, "folder", "engine"):
+        raise UserError(f"search trainer must be folder or engine, got {path!r}")
     reason, train_candidates = engine_reason(cfg)
+    if path == "folder":
+        reason = "the folder path was asked for"
+    elif path == "engine" and reason is not None:
+        raise UserError(f"the batch engine cannot train this search: {reason}")
     if reason is None:
         log("search: each batch trains in the batch engine (several candidates per program)")
         return EngineTrainer(cfg, data_of, train_candidates, log)
