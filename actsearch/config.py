@@ -232,6 +232,7 @@ class SearchConfig:
     # A search selects on its validation data; with data.validation: test that is the test set
     # the confirm run reports, so the search refuses it unless this says otherwise.
     allow_test_selection: bool = False
+    batches_in_flight: int = 2  # execution.executor ray: batches training at once
 
 
 @dataclass
@@ -557,7 +558,7 @@ def validate_search(s: SearchConfig) -> None:
     """Ranges of the search section; primitive and activation names are checked by the search."""
     _one_of("search.algorithm", s.algorithm, SEARCH_ALGORITHMS)
     _one_of("search.score", s.score, SEARCH_SCORES)
-    for key in ("candidates", "batch", "population_size", "sample_size"):
+    for key in ("candidates", "batch", "population_size", "sample_size", "batches_in_flight"):
         if getattr(s, key) < 1:
             raise UserError(f"search.{key} must be at least 1, got {getattr(s, key)}")
     if s.population_size < 2:

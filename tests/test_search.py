@@ -4,7 +4,9 @@ own candidate, evolution told every rung-0 objective, the state in SQLite, the c
 seeds the rungs did not use, a failing candidate recorded while the search goes on, a SIGKILL
 and resume, and one-line errors for a bad search section."""
 
+import importlib.util
 import math
+import os
 import sqlite3
 
 import pandas as pd
@@ -15,6 +17,7 @@ from actsearch.activations import file_safe
 from actsearch.bundled import resolve_config
 from actsearch.cli import main
 from actsearch.config import Config, config_from_dict, load_config
+from actsearch.executors.ray.faults import FAULT_HOOK
 from actsearch.expressions import canonical, fingerprint, parse
 from actsearch.search import check_search, run_search
 from actsearch.search.loop import search_config as make_config
@@ -299,3 +302,52 @@ def test_shipped_search_config_passes_every_check_before_training():
     cfg = load_config(resolve_config("search-fashion"))
     assert len(check_search(cfg).binary) == 6
     assert cfg.data.validation == "split"  # the confirm run's test set stays unseen
+
+
+@pytest.fixture(scope="module")
+def ray():
+    """A local Ray with 2 CPUs for this module, started as a notebook would (the search uses
+    the Ray this process runs). Skips without Ray unless ACTSEARCH_REQUIRE_RAY=1 (CI)."""
+    if importlib.util.find_spec("ray") is None:
+        if os.environ.get("ACTSEARCH_REQUIRE_RAY") == "1":
+            pytest.fail("Ray is not installed but ACTSEARCH_REQUIRE_RAY=1: pip install -e '.[ray]'")
+        pytest.skip("Ray is not installed (pip install -e '.[ray]'); CI requires it")
+    import ray
+
+    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="WARNING")
+    yield ray
+    ray.shutdown()
+
+
+@pytest.mark.slow
+def test_ray_search_keeps_batches_in_flight_and_survives_a_killed_worker(ray, tmp_path,
+                                                                        monkeypatch):
+    """Two workers, batches of 1, two in flight: the second batch starts before the first
+    ends; the worker training swish at rung 0 is SIGKILLed after its first epoch, and the
+    trial starts again on another; every result reaches evolution as it arrives."""
+    out = tmp_path / "out"
+    raw = search_config(out, include=[SWISH, "tanh(x) * x"], candidates=4, batch=1,
+                        batches_in_flight=2, confirm={"top": 0})
+    raw["execution"] = {"executor": "ray", "resources_per_trial": {"cpu": 1},
+                        "max_retries": 1}
+    monkeypatch.setenv(FAULT_HOOK, f"{file_safe(SWISH)}-seed0:1:1")
+    lines: list[str] = []
+    run_search(make_config(raw), log=lines.append)
+    board = _board(out)
+    trained = board[board["screening"] == "ok"]
+    assert len(trained) == 4 and (trained["status"] == "ok").all()
+    swish = canonical(parse(SWISH))
+    assert any(line.startswith(f"[0/1] {swish} seed 0: worker lost after epoch 1")
+               for line in lines)
+    first_done = next(i for i, line in enumerate(lines) if line.startswith("search: batch"))
+    second = canonical(parse("tanh(x) * x"))
+    started = next(i for i, line in enumerate(lines)
+                   if line.startswith(f"[0/1] {second} seed 0: started"))
+    assert started < first_done  # batch 1 was in flight while batch 0 trained
+    db = _db(out)
+    told = {fingerprint(parse(e["text"])): e["score"] for e in db.meta()["evolution"]["population"]}
+    assert all(db.batches().values())
+    db.close()
+    for _, row in trained.iterrows():
+        assert told[row["fingerprint"]] == pytest.approx(row[f"{OBJECTIVE}_rung0"])
+    assert (trained["rung_reached"] == 2).sum() >= 1  # promotion across the rung on Ray too

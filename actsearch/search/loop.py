@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,7 +53,7 @@ from actsearch.lock import results_lock
 from actsearch.search.evolution import AgingEvolution
 from actsearch.search.outputs import confirm_and_report, write_outputs
 from actsearch.search.progress import Progress
-from actsearch.search.promotion import RungBoard
+from actsearch.search.promotion import RungBoard, standing
 from actsearch.search.rungs import (
     derived_config,
     oriented,
@@ -62,12 +63,17 @@ from actsearch.search.rungs import (
 )
 from actsearch.search.space import Candidate, SearchSpace, genome_of, sample
 from actsearch.search.state import SCHEMA_VERSION, CandidateRecord, RungResult, SearchDB
-from actsearch.search.trainers import RungRun, choose_trainer
+from actsearch.search.trainers import FolderTrainer, RungRun, choose_trainer
 from actsearch.training import build_uncompiled_model
 
 MAX_PROPOSALS_PER_CANDIDATE = 50  # refused/duplicate proposals tolerated before giving up
 _SAMPLE_RETRIES = 200
-REPORT_EVERY_SECONDS = 30.0  # the report's plots are redrawn at most this often (and at the end)
+# After a batch the leaderboard is rewritten, and the report (whose plots cost about a second)
+# redrawn, unless the last write was less than this long ago; both always at the end. Each
+# write costs O(candidates), so a 10,000-candidate search with batches of a second would
+# otherwise spend most of its time rewriting them.
+LEADERBOARD_EVERY_SECONDS = 5.0
+REPORT_EVERY_SECONDS = 30.0
 
 
 @dataclass
@@ -110,7 +116,7 @@ def search_defining(raw: dict) -> dict:
         raw.pop(key, None)
     raw["model"].pop("activations", None)
     search = raw.get("search") or {}
-    for key in ("candidates", "confirm", "allow_test_selection"):
+    for key in ("candidates", "confirm", "allow_test_selection", "batches_in_flight"):
         search.pop(key, None)
     return raw
 
@@ -133,6 +139,10 @@ class Search:
         self.first_of: dict[str, int] = {}  # fingerprint -> first candidate with it
         self.trial_of: dict[str, int] = {}  # trial id -> candidate
         self.boards = [RungBoard(cfg.search.keep) for _ in range(self.n_rungs)]
+        self.n_trainable = 0  # kept as candidates arrive, so a batch costs O(batch)
+        self.members: dict[int, list[int]] = {}  # batch -> its trainable candidates
+        self.done, self.failed = 0, 0  # trainable candidates with a rung-0 result; failed ones
+        self.best: tuple[tuple[int, float], int] | None = None  # (standing, candidate)
         for record in self.records:
             self._index(record)
             for result in record.rungs:
@@ -153,7 +163,7 @@ class Search:
                 self.rng.bit_generator.state = self.meta["rng"]
         self.progress = Progress(cfg, self.log)
         self.trainer = choose_trainer(cfg, self.data, self.entered, log, trainer)
-        self._reported_at = 0.0
+        self._reported_at = self._board_at = -math.inf
 
     # state ---------------------------------------------------------------------------------
 
@@ -176,14 +186,17 @@ class Search:
 
     def _generator_state(self) -> dict[str, Any]:
         state = {"included": self.meta["included"], "exhausted": self.meta["exhausted"]}
-        if self.evolution is not None:
-            state["evolution"] = self.evolution.to_state()
+        if self.evolution is not None:  # its seen set is rebuilt from the candidates table
+            state["evolution"] = {**self.evolution.to_state(), "seen": []}
         if self.rng is not None:
             state["rng"] = self.rng.bit_generator.state
         return state
 
     def _index(self, record: CandidateRecord) -> None:
         self.first_of.setdefault(record.fingerprint, record.index)
+        if record.trainable:
+            self.n_trainable += 1
+            self.members.setdefault(record.batch, []).append(record.index)
         if record.trial is not None:
             other = self.trial_of.get(record.trial)
             if other is not None and self.records[other].text != record.text:
@@ -196,9 +209,25 @@ class Search:
         """A result on its rung's board; reaching rung k means promoted from k - 1."""
         if result.rung > 0:
             self.boards[result.rung - 1].promoted.add(index)
-        if result.status != "failed":
-            self.boards[result.rung].add(index, oriented(result.objective,
-                                                         self.cfg.objective.direction))
+        else:
+            self.done += 1
+        if result.status == "failed":
+            self.failed += 1
+            if self.best is not None and self.best[1] == index:  # rare: rescan
+                self.best = None
+                for other in self.records:
+                    place = None if other.failed else standing(
+                        other.rungs, self.cfg.objective.direction)
+                    if place is not None and (self.best is None or (place, -other.index)
+                                              > (self.best[0], -self.best[1])):
+                        self.best = (place, other.index)
+            return
+        self.boards[result.rung].add(index, oriented(result.objective,
+                                                     self.cfg.objective.direction))
+        if result.objective is not None and not self.records[index].failed:
+            place = standing([result], self.cfg.objective.direction)
+            if self.best is None or (place, -index) > (self.best[0], -self.best[1]):
+                self.best = (place, index)
 
     def trainable(self) -> list[CandidateRecord]:
         return [r for r in self.records if r.trainable]
@@ -272,7 +301,7 @@ class Search:
     def _new_batch(self) -> int | None:
         s = self.cfg.search
         batch = len(self.batches)
-        wanted = min(s.batch, s.candidates - len(self.trainable()))
+        wanted = min(s.batch, s.candidates - self.n_trainable)
         added: list[CandidateRecord] = []
         limit = MAX_PROPOSALS_PER_CANDIDATE * s.candidates
         while sum(r.trainable for r in added) < wanted and len(self.records) < limit:
@@ -297,11 +326,15 @@ class Search:
         if self.cfg.training.deterministic:
             tf.config.experimental.enable_op_determinism()
         self.screen_range()
+        if isinstance(self.trainer, FolderTrainer) and self.cfg.execution.executor == "ray":
+            from actsearch.search.parallel import run_in_flight
+            run_in_flight(self)
+            return
         while True:
             open_batches = [b for b, done in sorted(self.batches.items()) if not done]
             if open_batches:
                 batch = open_batches[0]
-            elif len(self.trainable()) < s.candidates and not self.meta["exhausted"]:
+            elif self.n_trainable < s.candidates and not self.meta["exhausted"]:
                 batch = self._new_batch()
                 if batch is None:
                     break
@@ -312,7 +345,7 @@ class Search:
             self.log(f"search: stopped early: {self.meta['exhausted']}")
 
     def _run_batch(self, batch: int) -> None:
-        members = [r for r in self.records if r.batch == batch and r.trainable]
+        members = [self.records[i] for i in self.members.get(batch, [])]
         self._train(0, [r for r in members if r.result(0) is None])
         for k in range(self.n_rungs - 1):  # promotions cascade through the rungs
             promoted = [self.records[i] for i in self.boards[k].promotable()]
@@ -360,9 +393,12 @@ class Search:
         self.evolution.report(candidate, oriented(first.objective, self.cfg.objective.direction))
 
     def write(self, final: bool) -> dict[str, Path] | None:
-        """The leaderboard after every batch; the report too at most every
-        REPORT_EVERY_SECONDS (its plots cost about a second), and always at the end."""
+        """The leaderboard and the report after a batch, each at most every
+        LEADERBOARD_EVERY_SECONDS / REPORT_EVERY_SECONDS, and always at the end."""
         now = time.monotonic()
+        if not final and now - self._board_at < LEADERBOARD_EVERY_SECONDS:
+            return None
+        self._board_at = now
         full = final or now - self._reported_at >= REPORT_EVERY_SECONDS
         if full:
             self._reported_at = now

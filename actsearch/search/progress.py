@@ -9,7 +9,6 @@ from typing import Any
 
 from actsearch.config import Config
 from actsearch.executors import Log
-from actsearch.search.promotion import standing
 
 
 def duration(seconds: float) -> str:
@@ -31,28 +30,26 @@ class Progress:
         self.done_at_start: int | None = None
 
     def batch_done(self, search: Any, batch: int) -> str:
-        """`search` is the loop's Search: its records and rung boards are read."""
-        trained = [r for r in search.records if r.trainable and r.result(0) is not None]
-        done, total = len(trained), self.cfg.search.candidates
+        """`search` is the loop's Search: its counters, best candidate and boards are read
+        (O(rungs), whatever the number of candidates)."""
+        done, total = search.done, self.cfg.search.candidates
         if self.done_at_start is None:  # the first batch of this process counts from its start
-            self.done_at_start = sum(1 for r in trained if r.batch != batch)
+            self.done_at_start = done - len(search.members.get(batch, []))
         elapsed = time.monotonic() - self.started
         new = done - self.done_at_start
         rate = new / elapsed * 3600.0 if elapsed > 0 and new > 0 else None
         per_rung = ", ".join(f"rung {k}: {board.seen}" for k, board in enumerate(search.boards))
-        failed = sum(1 for r in trained if r.failed)
         metric = f"val_{self.cfg.objective.metric}"
-        ranked = [(standing(r.rungs, self.cfg.objective.direction), r) for r in trained]
-        ranked = [(s, r) for s, r in ranked if s is not None]
-        if ranked:
-            (rung, _), best = max(ranked, key=lambda pair: (pair[0], -pair[1].index))
+        if search.best is not None:
+            (rung, _), index = search.best
+            best = search.records[index]
             best_text = f"{best.text} ({metric} {best.rungs[rung].objective:.4f} at rung {rung})"
         else:
             best_text = "none yet"
         left = ("done" if done >= total else "time left unknown" if rate is None else
                 f"about {duration((total - done) / rate * 3600.0)} left")
         line = (f"search: batch {batch}: {done}/{total} candidates ({per_rung}"
-                f"{f', {failed} failed' if failed else ''}), "
+                f"{f', {search.failed} failed' if search.failed else ''}), "
                 f"{'-' if rate is None else f'{rate:,.0f}'} candidates/h; best so far "
                 f"{best_text}; {left}")
         self.log(line)

@@ -82,7 +82,7 @@ class FolderTrainer:
                     continue
                 saved = results.load_record(trial_id)
                 if saved is not None:
-                    report(trial_id, RungRun(_history(results, trial_id), str(saved.status),
+                    report(trial_id, RungRun(history_of(results, trial_id), str(saved.status),
                                              saved.diverged_epoch, saved.error))
 
         data = self.data_of(cfg.data.limit_train)
@@ -100,12 +100,12 @@ class FolderTrainer:
                 culprit = next((t for t in pending if t.id not in reported), None)
                 if culprit is None:
                     raise
-                report(culprit.id, RungRun(_history(results, culprit.id), str(Status.FAILED),
+                report(culprit.id, RungRun(history_of(results, culprit.id), str(Status.FAILED),
                                            error=one_line(exc)))
             pending = [t for t in pending if t.id not in reported]
 
 
-def _history(results: ResultsDir, trial_id: str) -> pd.DataFrame:
+def history_of(results: ResultsDir, trial_id: str) -> pd.DataFrame:
     try:
         return results.load_history(trial_id)
     except (OSError, ValueError):  # a failed trial may have left no readable history
