@@ -31,7 +31,7 @@ Search spaces (search.space), distinct functions of x counted by enumeration
   default, units 1                                 10,952 genomes     6,028 functions
   search-fashion's primitives, units 1              3,456 genomes     1,823 functions
   units 2, second_unary [x, tanh, sigmoid, relu],
-    second_binary [add, mul]                     SECOND_GENOMES genomes  SECOND_DISTINCT functions
+    second_binary [add, mul]                      350,464 genomes    94,826 functions
   default, units 2                            119,946,304 genomes  at most 6.6e7 functions
 """
 

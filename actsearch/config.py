@@ -183,8 +183,9 @@ class SearchSpaceConfig:
     beta: bool = True  # ... or a learnable beta
     # With units 2, the second unit may draw from smaller sets (null: the first unit's): a
     # space between one unit and two. Distinct functions, counted by enumeration
-    # (benchmarks/search_space_sizes.py): the default one unit 6,028; search-fashion's 1,506;
-    # two default units: 119,946,304 genomes, at most 6,071 x 10,952 = 6.6e7 functions.
+    # (benchmarks/search_space_sizes.py): the default one unit 6,028; search-fashion's 1,823;
+    # the default unit then a second of [x, tanh, sigmoid, relu] x [add, mul] 94,826; two
+    # default units: 119,946,304 genomes, at most 6,071 x 10,952 = 6.6e7 functions.
     second_unary: list[str] | None = None
     second_binary: list[str] | None = None
 

@@ -30,6 +30,11 @@ from conftest import tiny_config  # noqa: E402  (the shipped MNIST sample, for s
 from actsearch.search.loop import Search, search_config, search_space_of  # noqa: E402
 from actsearch.search.trainers import RungRun  # noqa: E402
 
+# The default unit, then a second from a smaller set: 94,826 distinct functions, so 10,000
+# candidates do not exhaust it (the default one-unit space, 6,028, ran out at 4,235).
+SPACE = {"units": 2, "second_unary": ["x", "tanh", "sigmoid", "relu"],
+         "second_binary": ["add", "mul"]}
+
 
 class InstantTrainer:
     """Made-up one-epoch histories, at once: the search's bookkeeping alone is timed."""
@@ -62,7 +67,8 @@ def main() -> None:
                           search={"candidates": args.candidates, "batch": args.batch,
                                   "population_size": 64, "sample_size": 8,
                                   "rungs": [{"epochs": 1}, {"epochs": 2}], "keep": 0.33,
-                                  "screen_range": [-6.0, 6.0], "confirm": {"top": 0}})
+                                  "screen_range": [-6.0, 6.0], "confirm": {"top": 0},
+                                  "space": SPACE})
         cfg = search_config(raw)
         lines: list[str] = []
         search = Search(cfg, search_space_of(cfg), lines.append)

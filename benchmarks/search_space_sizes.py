@@ -14,7 +14,12 @@ import time
 from actsearch.bundled import resolve_config
 from actsearch.config import load_config
 from actsearch.search.loop import search_space_of
-from actsearch.search.space import SearchSpace, distinct_functions, genome_count
+from actsearch.search.space import (
+    SearchSpace,
+    distinct_functions,
+    first_unit_functions,
+    genome_count,
+)
 
 SMALL_SECOND = {"second_unary": ["x", "tanh", "sigmoid", "relu"],
                 "second_binary": ["add", "mul"]}
@@ -40,9 +45,11 @@ def main() -> None:
         count = distinct_functions(space)
         print(f"| {name} | {genome_count(space):,} | {count:,} | "
               f"{time.perf_counter() - started:.0f} |", flush=True)
-    full = SearchSpace(units=2)
-    print(f"| default, 2 units | {genome_count(full):,} | at most "
-          f"{genome_count(SearchSpace()):,} x (distinct first units), not enumerated | - |")
+    full, one = SearchSpace(units=2), SearchSpace()
+    firsts = len(first_unit_functions(one))  # constants included: a second unit may use x
+    print(f"| default, 2 units | {genome_count(full):,} | at most {firsts:,} first-unit "
+          f"functions x {genome_count(one):,} second units = "
+          f"{firsts * genome_count(one):.2g}, not enumerated | - |")
 
 
 if __name__ == "__main__":

@@ -74,6 +74,7 @@ _SAMPLE_RETRIES = 200
 # otherwise spend most of its time rewriting them.
 LEADERBOARD_EVERY_SECONDS = 5.0
 REPORT_EVERY_SECONDS = 30.0
+WRITE_SHARE = 0.05
 
 
 @dataclass
@@ -164,6 +165,7 @@ class Search:
         self.progress = Progress(cfg, self.log)
         self.trainer = choose_trainer(cfg, self.data, self.entered, log, trainer)
         self._reported_at = self._board_at = -math.inf
+        self._board_took = self._report_took = 0.0
 
     # state ---------------------------------------------------------------------------------
 
@@ -393,16 +395,24 @@ class Search:
         self.evolution.report(candidate, oriented(first.objective, self.cfg.objective.direction))
 
     def write(self, final: bool) -> dict[str, Path] | None:
-        """The leaderboard and the report after a batch, each at most every
-        LEADERBOARD_EVERY_SECONDS / REPORT_EVERY_SECONDS, and always at the end."""
+        """The leaderboard and the report after a batch, each unless it was written less than
+        LEADERBOARD_EVERY_SECONDS / REPORT_EVERY_SECONDS ago or less than WRITE_SHARE^-1
+        times its own last duration ago (so rewriting never takes more than WRITE_SHARE of
+        the time, however many candidates there are); both always at the end."""
         now = time.monotonic()
-        if not final and now - self._board_at < LEADERBOARD_EVERY_SECONDS:
+        wait = max(LEADERBOARD_EVERY_SECONDS, self._board_took / WRITE_SHARE)
+        if not final and now - self._board_at < wait:
             return None
+        full = final or now - self._reported_at >= max(REPORT_EVERY_SECONDS,
+                                                       self._report_took / WRITE_SHARE)
+        paths = write_outputs(self, verdict=None, best=None, report=full)
+        took = time.monotonic() - now
         self._board_at = now
-        full = final or now - self._reported_at >= REPORT_EVERY_SECONDS
         if full:
-            self._reported_at = now
-        return write_outputs(self, verdict=None, best=None, report=full)
+            self._reported_at, self._report_took = now, took
+        else:
+            self._board_took = took
+        return paths
 
 
 def preactivation_range(cfg: Config, data: Dataset, percentile: float) -> tuple[float, float]:

@@ -367,13 +367,17 @@ def genome_count(space: SearchSpace) -> int:
     return count
 
 
+def first_unit_functions(space: SearchSpace) -> dict[str, CoreUnit]:
+    """One first unit per distinct function (by fingerprint), those not using x included."""
+    return dict(_unit_by_fingerprint(space))
+
+
 def distinct_functions(space: SearchSpace) -> int:
     """Distinct functions of x (by fingerprint) among the space's genomes, counted by
     enumeration. Two units: a composition's values at the fingerprint points depend only on
     the first unit's values there, so each distinct first-unit function is composed with each
     second unit (about 6,000 x the second unit's genomes evaluations)."""
-    firsts = [normalize(unit.build(Var())) for unit in
-              {mark: unit for mark, unit in _unit_by_fingerprint(space).items()}.values()]
+    firsts = [normalize(unit.build(Var())) for unit in _unit_by_fingerprint(space).values()]
     if space.units == 1:
         return sum(1 for tree in firsts if uses_x(tree))
     marks = set()
