@@ -351,3 +351,26 @@ def test_ray_search_keeps_batches_in_flight_and_survives_a_killed_worker(ray, tm
     for _, row in trained.iterrows():
         assert told[row["fingerprint"]] == pytest.approx(row[f"{OBJECTIVE}_rung0"])
     assert (trained["rung_reached"] == 2).sum() >= 1  # promotion across the rung on Ray too
+
+
+def test_the_batch_engine_is_the_default_and_agrees_with_the_folder_path(tmp_path):
+    """Where the batch engine applies, a search uses it without a flag and writes no rung
+    folders, and its rung-0 objectives are those of the folder path (each candidate trained
+    as `actsearch run` trains it). Runs once actsearch.search.engine is part of the build."""
+    pytest.importorskip("actsearch.search.engine")
+    texts = [SWISH, SWISH_BETA, "tanh(x) * x"]
+    boards, logs = [], []
+    for path in (None, "folder"):
+        out = tmp_path / str(path)
+        raw = search_config(out, include=texts, candidates=3, batch=3,
+                            rungs=[{"epochs": 1, "limit_train": 128}], confirm={"top": 0})
+        lines: list[str] = []
+        run_search(make_config(raw), log=lines.append, trainer=path)
+        boards.append(_board(out).set_index("expression").sort_index())
+        logs.append(lines)
+        assert (out / "search" / "rung0").exists() == (path == "folder")
+    assert "search: each batch trains in the batch engine" in "\n".join(logs[0])
+    engine, folder = boards
+    assert list(engine.index) == list(folder.index)
+    assert engine[f"{OBJECTIVE}_rung0"].to_numpy() == pytest.approx(
+        folder[f"{OBJECTIVE}_rung0"].to_numpy(), abs=1e-6)
