@@ -216,14 +216,14 @@ class SearchConfig:
     algorithm: str = "evolution"  # evolution (aging evolution) or random (sampling only)
     seed: int = 0  # the sequence of candidates; training uses training.seeds[0]
     candidates: int = 24  # candidates trained in total (refused and duplicates do not count)
-    batch: int = 8  # candidates proposed together, then halved through the rungs
+    batch: int = 8  # candidates proposed and trained together (one engine program)
     population_size: int = 16
     sample_size: int = 4  # tournament size
     include: list[str] = field(default_factory=list)  # expressions evaluated first
     space: SearchSpaceConfig = field(default_factory=SearchSpaceConfig)
     rungs: list[RungConfig] = field(default_factory=lambda: [RungConfig(1, 2000),
                                                              RungConfig(3, 8000)])
-    keep: float = 0.33  # fraction promoted to the next rung (1/eta)
+    keep: float = 0.33  # promoted: the top fraction of all a rung has seen (1/eta, ASHA)
     score: str = "last"  # the rung's objective: its last epoch or its best epoch
     screen_percentile: float = 0.5  # screen over the [p, 100-p] percentiles of pre-activations
     screen_scale: float = 3.0  # widens that range: pre-activations grow during training, and

@@ -17,11 +17,13 @@ from actsearch.activations import file_safe
 from actsearch.bundled import resolve_config
 from actsearch.cli import main
 from actsearch.config import Config, config_from_dict, load_config
+from actsearch.errors import UserError
 from actsearch.executors.ray.faults import FAULT_HOOK
 from actsearch.expressions import canonical, fingerprint, parse
 from actsearch.search import check_search, run_search
+from actsearch.search.loop import Search
 from actsearch.search.loop import search_config as make_config
-from actsearch.search.state import SearchDB
+from actsearch.search.state import CandidateRecord, SearchDB
 from actsearch.statistics import ranking_verdict
 
 REFUSED = "exp(x) ** 8"  # its slope explodes over any range the network sees
@@ -272,6 +274,26 @@ def test_a_search_refuses_to_select_on_the_test_set_unless_allowed(tmp_path, cap
     assert not (tmp_path / "out").exists()
     allowed = load_config(path, overrides=["search.allow_test_selection=true"])
     assert check_search(allowed).units == 1
+
+
+def test_trial_ids_carry_64_bits_and_a_collision_is_refused(tmp_path):
+    """10,000 expressions collide with a chance of about 3e-12 at 64 bits; should two ever
+    share an id, the search stops in one line instead of mixing their files."""
+    assert len(file_safe(SWISH)) == len("expr-") + 16
+    cfg = make_config(search_config(tmp_path / "out"))
+    search = Search(cfg, check_search(cfg), log=lambda line: None, trainer="folder")
+    try:
+        same = "expr-0123456789abcdef"
+        for index, text in enumerate(["tanh(x) * x", SWISH]):
+            record = CandidateRecord(index, text, f"mark{index}", same, "include", None, 0,
+                                     None, True, "ok")
+            search.records.append(record)
+            if index == 0:
+                search._index(record)
+        with pytest.raises(UserError, match="collides with that of #0 'tanh"):
+            search._index(record)
+    finally:
+        search.db.close()
 
 
 @pytest.mark.parametrize("setting, word", [
