@@ -363,7 +363,9 @@ class Search:
         if members:
             self.trainer.train(k, members, lambda index, run: self._finish(k, index, run))
 
-    def _finish(self, k: int, index: int, run: RungRun) -> None:
+    def _finish(self, k: int, index: int, run: RungRun, tell: bool = False) -> None:
+        """Record a candidate's result at rung k (one transaction). With `tell` (results taken
+        as they arrive, on Ray), a rung-0 result is told to evolution in the same one."""
         record = self.records[index]
         if record.result(k) is not None:  # reported twice by a trainer: keep the first
             return
@@ -373,8 +375,12 @@ class Search:
             status = "ok" if objective is not None else "diverged"
         epochs = int(len(run.history)) if not run.history.empty else 0
         result = RungResult(k, status, epochs, objective, run.error)
-        self.db.add_result(index, result, run.history)
         record.rungs.append(result)
+        meta = None
+        if tell and k == 0:
+            self._tell_evolution(record)
+            meta = self._generator_state()
+        self.db.add_result(index, result, run.history, meta)
         self._place(index, result)
         if status == "failed":
             self.log(f"search: {record.text} FAILED at rung {k}: {run.error}; recorded as "

@@ -115,12 +115,9 @@ class _InFlight:
         _, index = self.running.pop(f"{k}/{attempt.trial.id}")
         run = RungRun(history_of(results, attempt.trial.id), str(result.status),
                       result.diverged_epoch, result.error)
-        search._finish(k, index, run)
+        search._finish(k, index, run, tell=True)
         if k == 0:
-            record = search.records[index]
-            search._tell_evolution(record)
-            search.db.set_meta(search._generator_state())
-            batch = record.batch
+            batch = search.records[index].batch
             if all(search.records[i].result(0) is not None
                    for i in search.members.get(batch, [])):
                 self._close(batch)

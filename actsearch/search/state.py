@@ -128,8 +128,10 @@ class SearchDB:
             self.conn.execute("INSERT INTO batches VALUES (?, 0)", (batch,))
             self._write_meta(meta)
 
-    def add_result(self, candidate: int, result: RungResult, history: pd.DataFrame) -> None:
-        """One finished candidate at one rung, with its per-epoch history."""
+    def add_result(self, candidate: int, result: RungResult, history: pd.DataFrame,
+                   meta: dict[str, Any] | None = None) -> None:
+        """One finished candidate at one rung, with its per-epoch history (and `meta`, e.g.
+        evolution's state once it has been told this result)."""
         self._seq += 1
         rows = []
         if not history.empty and "epoch" in history:
@@ -147,6 +149,8 @@ class SearchDB:
                                result.objective, result.error, self._seq))
             self.conn.executemany("INSERT OR REPLACE INTO histories VALUES (?, ?, ?, ?, ?)",
                                   rows)
+            if meta:
+                self._write_meta(meta)
 
     def finish_batch(self, batch: int, meta: dict[str, Any]) -> None:
         with self._transaction():
