@@ -189,7 +189,7 @@ class Search:
     def _generator_state(self) -> dict[str, Any]:
         state = {"included": self.meta["included"], "exhausted": self.meta["exhausted"]}
         if self.evolution is not None:  # its seen set is rebuilt from the candidates table
-            state["evolution"] = {**self.evolution.to_state(), "seen": []}
+            state["evolution"] = self.evolution.to_state(with_seen=False)
         if self.rng is not None:
             state["rng"] = self.rng.bit_generator.state
         return state
