@@ -20,7 +20,7 @@ from actsearch.executors.ray.driver import _Sweep, check_fits, ray_session
 from actsearch.search.rungs import prepare_rung, rung_config, rung_seed
 from actsearch.search.trainers import RungRun, history_of
 from actsearch.storage import ResultsDir
-from actsearch.trials import Trial
+from actsearch.trials import Trial, trial_config
 
 
 def run_in_flight(search: Any) -> None:
@@ -63,8 +63,12 @@ class _InFlight:
         """Resume unfinished batches, then propose new ones up to batches_in_flight."""
         search, s = self.search, self.search.cfg.search
         for batch in self._open():
-            for index in search.members.get(batch, []):
-                if search.records[index].result(0) is None and not self._in_flight(0, index):
+            waiting = [i for i in search.members.get(batch, [])
+                       if search.records[i].result(0) is None]
+            if not waiting:  # killed between its last result and its end
+                self._close(batch)
+            for index in waiting:
+                if not self._in_flight(0, index):
                     self._submit(0, index)
         while (len(self._open()) < s.batches_in_flight and search.n_trainable < s.candidates
                and not search.meta["exhausted"]):
@@ -73,7 +77,7 @@ class _InFlight:
                 break
             for index in search.members.get(batch, []):
                 self._submit(0, index)
-            if not search.members.get(batch):
+            if not search.members.get(batch):  # every proposal refused or a duplicate
                 self._close(batch)
 
     def _in_flight(self, k: int, index: int) -> bool:
@@ -111,6 +115,7 @@ class _InFlight:
         result = sweep._finish(ref, attempt)
         if result is None:  # a lost worker: submitted again
             return
+        result.config = trial_config(sweep.cfg, attempt.trial).to_dict()  # as executors do
         results.save_record(result)
         _, index = self.running.pop(f"{k}/{attempt.trial.id}")
         run = RungRun(history_of(results, attempt.trial.id), str(result.status),
