@@ -397,6 +397,8 @@ class Search:
         else:
             candidate = genome_of(parse(record.text), self.space)
             if candidate is None:
+                self.log(f"search: evolution is not told {record.text}: no genome of the "
+                         "search space computes it")
                 return
         self.evolution.report(candidate, oriented(first.objective, self.cfg.objective.direction))
 
