@@ -19,6 +19,22 @@ from actsearch.experiment import run_experiment
 from actsearch.reporting.activation_plots import plot_activations
 from actsearch.search import run_search
 
+SEARCH_DESCRIPTION = """\
+Discover activation functions: candidates are screened, trained through successive-halving
+rungs (a candidate goes on when it is in the top search.keep of everything its rung has
+seen), and the best are confirmed beside baselines on seeds the rungs did not use. State:
+<out>/search/search.db (SQLite); a rerun resumes. Selection on data.validation: test is
+refused unless search.allow_test_selection: true.
+
+Search spaces (search.space), distinct functions of x counted by enumeration
+(benchmarks/search_space_sizes.py):
+  default, units 1                                 10,952 genomes     6,028 functions
+  search-fashion's primitives, units 1              3,456 genomes     1,823 functions
+  units 2, second_unary [x, tanh, sigmoid, relu],
+    second_binary [add, mul]                      350,464 genomes    94,826 functions
+  default, units 2                            119,946,304 genomes  at most 6.6e7 functions
+"""
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -39,7 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
                      "hidden by default (as ACTSEARCH_TF_LOGS=1)")  # read by tf_output at import
 
     search = sub.add_parser("search", help="discover activation functions (successive "
-                            "halving over candidates, then a confirm run); resumes")
+                            "halving over candidates, then a confirm run); resumes",
+                            description=SEARCH_DESCRIPTION,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
     search.add_argument("config", help="YAML config with a search section, e.g. "
                         "configs/search-fashion.yaml")
     search.add_argument("--set", dest="overrides", action="append", default=[],

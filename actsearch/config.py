@@ -182,6 +182,13 @@ class SearchSpaceConfig:
     units: int = 1  # core units b(u1(z), u2(z)) chained: 1 or 2
     constants: bool = True  # coefficients may be 0.5, 1, 1.5, 2
     beta: bool = True  # ... or a learnable beta
+    # With units 2, the second unit may draw from smaller sets (null: the first unit's): a
+    # space between one unit and two. Distinct functions, counted by enumeration
+    # (benchmarks/search_space_sizes.py): the default one unit 6,028; search-fashion's 1,823;
+    # the default unit then a second of [x, tanh, sigmoid, relu] x [add, mul] 94,826; two
+    # default units: 119,946,304 genomes, at most 6,071 x 10,952 = 6.6e7 functions.
+    second_unary: list[str] | None = None
+    second_binary: list[str] | None = None
 
 
 @dataclass
@@ -210,20 +217,24 @@ class SearchConfig:
     algorithm: str = "evolution"  # evolution (aging evolution) or random (sampling only)
     seed: int = 0  # the sequence of candidates; training uses training.seeds[0]
     candidates: int = 24  # candidates trained in total (refused and duplicates do not count)
-    batch: int = 8  # candidates proposed together, then halved through the rungs
+    batch: int = 8  # candidates proposed and trained together (one engine program)
     population_size: int = 16
     sample_size: int = 4  # tournament size
     include: list[str] = field(default_factory=list)  # expressions evaluated first
     space: SearchSpaceConfig = field(default_factory=SearchSpaceConfig)
     rungs: list[RungConfig] = field(default_factory=lambda: [RungConfig(1, 2000),
                                                              RungConfig(3, 8000)])
-    keep: float = 0.33  # fraction promoted to the next rung (1/eta)
+    keep: float = 0.33  # promoted: the top fraction of all a rung has seen (1/eta, ASHA)
     score: str = "last"  # the rung's objective: its last epoch or its best epoch
     screen_percentile: float = 0.5  # screen over the [p, 100-p] percentiles of pre-activations
     screen_scale: float = 3.0  # widens that range: pre-activations grow during training, and
     #                            over the narrow initial range tanh-like candidates look linear
     screen_range: list[float] | None = None  # or a fixed [low, high] (no measuring)
     confirm: ConfirmConfig = field(default_factory=ConfirmConfig)
+    # A search selects on its validation data; with data.validation: test that is the test set
+    # the confirm run reports, so the search refuses it unless this says otherwise.
+    allow_test_selection: bool = False
+    batches_in_flight: int = 2  # execution.executor ray: batches training at once
 
 
 @dataclass
@@ -549,7 +560,7 @@ def validate_search(s: SearchConfig) -> None:
     """Ranges of the search section; primitive and activation names are checked by the search."""
     _one_of("search.algorithm", s.algorithm, SEARCH_ALGORITHMS)
     _one_of("search.score", s.score, SEARCH_SCORES)
-    for key in ("candidates", "batch", "population_size", "sample_size"):
+    for key in ("candidates", "batch", "population_size", "sample_size", "batches_in_flight"):
         if getattr(s, key) < 1:
             raise UserError(f"search.{key} must be at least 1, got {getattr(s, key)}")
     if s.population_size < 2:

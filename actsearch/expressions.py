@@ -496,10 +496,13 @@ FINGERPRINT_POINTS = np.concatenate([np.linspace(-6.0, 6.0, 64),
 _ZERO_BELOW = 1e-9  # sin(x)**2 + cos(x)**2 - 1 is ~1e-17, not a different function
 
 
-def fingerprint(tree: Expr) -> str:
-    """A hash of the values on FINGERPRINT_POINTS rounded to 6 significant digits (parameters at
-    their initial value), so equivalent expressions (`x + x`, `2 * x`) share it."""
-    values = evaluate_numpy(tree, FINGERPRINT_POINTS)
+# A learnable parameter is also evaluated here: 1.0 (PARAM_INITIAL) is an allowed constant too,
+# so at that value alone x*sigmoid(beta*x) would look like x*sigmoid(x). No constant of the
+# search space is 1.37, so a function whose values change with its parameter gets its own mark.
+FINGERPRINT_PARAM_SECOND = 1.37
+
+
+def _value_marks(values: np.ndarray) -> list[str]:
     parts = []
     for v in values:
         if not math.isfinite(v):
@@ -508,6 +511,20 @@ def fingerprint(tree: Expr) -> str:
             parts.append("0")
         else:
             parts.append(f"{v:.5e}")
+    return parts
+
+
+def fingerprint(tree: Expr) -> str:
+    """A hash of the values on FINGERPRINT_POINTS rounded to 6 significant digits, so
+    equivalent expressions (`x + x`, `2 * x`) share it. An expression with learnable parameters
+    is evaluated twice (parameters at PARAM_INITIAL, then at FINGERPRINT_PARAM_SECOND) and marked
+    as learnable, so it never shares a mark with a fixed function (`x*sigmoid(beta*x)` is not
+    `x*sigmoid(x)`), while two spellings of one learnable function still do."""
+    parts = _value_marks(evaluate_numpy(tree, FINGERPRINT_POINTS))
+    names = param_names(tree)
+    if names:
+        second = {name: FINGERPRINT_PARAM_SECOND for name in names}
+        parts += ["params", *_value_marks(evaluate_numpy(tree, FINGERPRINT_POINTS, second))]
     return hashlib.sha256(",".join(parts).encode()).hexdigest()[:16]
 
 

@@ -118,7 +118,10 @@ def test_hostile_or_foreign_input_is_a_one_line_user_error(text, word):
 def test_fingerprint_identifies_equivalent_expressions_only():
     assert fingerprint(parse("x*sigmoid(x)")) == fingerprint(parse("sigmoid(x)*x"))
     assert fingerprint(parse("x + x")) == fingerprint(parse("2 * x"))
-    assert fingerprint(parse("x * sigmoid(beta * x)")) == fingerprint(parse("x * sigmoid(x)"))
+    # a learnable parameter is not the constant it starts at (issue 24)
+    assert fingerprint(parse("x * sigmoid(beta * x)")) != fingerprint(parse("x * sigmoid(x)"))
+    assert fingerprint(parse("(beta + x) * tanh(x)")) != fingerprint(parse("(1 + x) * tanh(x)"))
+    assert fingerprint(parse("x*sigmoid(beta*x)")) == fingerprint(parse("sigmoid(x*beta) * x"))
     assert fingerprint(parse("sin(x)**2 + cos(x)**2 - 1")) == fingerprint(parse("0 * x"))
     assert fingerprint(parse("x*sigmoid(x)")) != fingerprint(parse("x*tanh(x)"))
     assert fingerprint(parse("x*sigmoid(x)")) != fingerprint(parse("x*sigmoid(1.01*x)"))

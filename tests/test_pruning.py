@@ -17,8 +17,8 @@ from actsearch.config import PruningConfig
 from actsearch.pruning import chance_level, prune_verdict
 from actsearch.reporting.plots import draw_curves, new_figure
 
-CONSTANT, CONSTANT_ID = "0 * x", "expr-939a3c3a-seed0"  # every hidden unit outputs 0
-ONES, ONES_ID = "0 * x + 1", "expr-5412c526-seed0"  # every hidden unit outputs 1
+CONSTANT, CONSTANT_ID = "0 * x", "expr-939a3c3a5db01e03-seed0"  # every hidden unit outputs 0
+ONES, ONES_ID = "0 * x + 1", "expr-5412c526340c35d8-seed0"  # every hidden unit outputs 1
 
 
 @pytest.fixture(scope="module")

@@ -1,159 +1,299 @@
-"""`actsearch search` on real tiny images: screening before training, successive halving by the
-objective, equivalent candidates trained once, evolution told the scores, the confirm run's
-statistics and claim, a SIGKILL and resume, and one-line errors for a bad search section."""
+"""`actsearch search` on real tiny images: screening before training, promotion across the
+whole rung (ASHA), equivalent candidates trained once and a learnable parameter trained as its
+own candidate, evolution told every rung-0 objective, the state in SQLite, the confirm run on
+seeds the rungs did not use, a failing candidate recorded while the search goes on, a SIGKILL
+and resume, and one-line errors for a bad search section."""
 
-import json
+import importlib.util
+import math
+import os
+import sqlite3
 
 import pandas as pd
 import pytest
-import yaml
 from conftest import kill_run_when, tiny_config, write_config
 
-import actsearch
 from actsearch.activations import file_safe
 from actsearch.bundled import resolve_config
 from actsearch.cli import main
 from actsearch.config import Config, config_from_dict, load_config
-from actsearch.search import check_search
+from actsearch.errors import UserError
+from actsearch.executors.ray.faults import FAULT_HOOK
+from actsearch.expressions import canonical, fingerprint, parse
+from actsearch.search import check_search, run_search
+from actsearch.search.loop import Search
+from actsearch.search.loop import search_config as make_config
+from actsearch.search.state import CandidateRecord, SearchDB
 from actsearch.statistics import ranking_verdict
 
 REFUSED = "exp(x) ** 8"  # its slope explodes over any range the network sees
 EQUIVALENT = ["x * sigmoid(x) + x * sigmoid(x)", "2 * x * sigmoid(x)"]  # one function
+SWISH, SWISH_BETA = "x * sigmoid(x)", "x * sigmoid(beta * x)"  # fixed and learnable
 OBJECTIVE = "val_categorical_accuracy"
+KEEP = 0.5
 
 
 def search_config(out, **search) -> dict:
-    """4 candidates (2 included, 2 from evolution) through rungs of 1 epoch on 128 and 256
-    images, keeping half; the best confirmed with 2 seeds beside relu. Fused: a batch is one
-    model, the fastest way through on a CPU. A small MLP: the search needs only a network
-    with *_act layers (its screening range is measured on them)."""
-    values = {"algorithm": "evolution", "seed": 1, "population_size": 2, "sample_size": 1,
-              "candidates": 4, "batch": 4, "include": [REFUSED, *EQUIVALENT, "relu(x) + 0.5"],
+    """6 candidates (3 included, 3 from evolution, from a space of 1,444 genomes) in batches of
+    3 through rungs of 1 epoch on 128 and 256 images, promoting the top half of each rung;
+    the best confirmed with 2 seeds beside relu. Selection on a held-out split. Fused: a batch
+    is one model, the fastest way through on a CPU. A small MLP: the search needs only a
+    network with *_act layers (its screening range is measured on them)."""
+    values = {"algorithm": "evolution", "seed": 1, "population_size": 8, "sample_size": 2,
+              "candidates": 6, "batch": 3,
+              "include": [REFUSED, *EQUIVALENT, SWISH_BETA, SWISH],
               "rungs": [{"epochs": 1, "limit_train": 128}, {"epochs": 1, "limit_train": 256}],
-              "keep": 0.5, "confirm": {"top": 1, "seeds": [0, 1], "epochs": 1,
-                                       "baselines": ["relu"]}}
+              "keep": KEEP, "confirm": {"top": 1, "seeds": [0, 1], "epochs": 1,
+                                        "baselines": ["relu"]},
+              "space": {"unary": ["x", "neg", "abs", "relu", "sigmoid", "tanh", "sin", "gauss",
+                                  "softplus", "scale", "shift"],
+                        "binary": ["add", "mul", "max", "sigmoid_mul"]}}
     values.update(search)
     return tiny_config(out, search=values, execution={"executor": "fused"},
+                       data={"validation": "split", "validation_split": 0.25},
                        model={"architecture": "mlp", "depth": 2, "width": 32})
 
 
 @pytest.fixture(scope="module")
 def searched(tmp_path_factory):
-    """One uninterrupted search through the Python API (the reference for the resume test)."""
+    """One uninterrupted search through the Python API (the reference for the resume test),
+    with the leaderboard read each time a progress line is logged."""
     root = tmp_path_factory.mktemp("search")
-    outcome = actsearch.search(search_config(root / "out"), quiet=True)
-    return root / "out", outcome
+    lines, boards = [], []
+
+    def log(line: str) -> None:
+        lines.append(line)
+        if line.startswith("search: batch"):
+            boards.append(pd.read_csv(root / "out" / "search" / "leaderboard.csv"))
+    outcome = run_search(make_config(search_config(root / "out")), log=log)
+    return root / "out", outcome, lines, boards
 
 
-def _history(out, k, text):
-    return out / "search" / f"rung{k}" / "histories" / f"{file_safe(text)}-seed0.csv"
+def _board(out) -> pd.DataFrame:
+    return pd.read_csv(out / "search" / "leaderboard.csv")
+
+
+def _db(out) -> SearchDB:
+    return SearchDB(out / "search" / "search.db")
 
 
 def test_screening_refuses_before_training_and_equivalents_train_once(searched):
-    out, outcome = searched
-    board = pd.read_csv(out / "search" / "leaderboard.csv")
+    out, outcome, _, _ = searched
+    board = _board(out)
     assert list(board["screening"]).count("duplicate") == 1
-    refused = board[board["expression"] == REFUSED].iloc[0]
+    refused = board[board["expression"] == canonical(parse(REFUSED))].iloc[0]
     assert refused["screening"] == "refused"
     assert "derivative explodes" in refused["screening_detail"]
-    assert refused["rung_reached"] == 0 and not _history(out, 0, REFUSED).exists()
+    assert refused["rung_reached"] == 0 and pd.isna(refused["rank"])
     twins = board[board["fingerprint"] == board.loc[board["screening"] == "duplicate",
                                                      "fingerprint"].iloc[0]]
     assert sorted(twins["screening"]) == ["duplicate", "ok"]
-    assert [_history(out, 0, t).exists() for t in twins["expression"]].count(True) == 1
-    assert (board["screening"] == "ok").sum() == 4
+    duplicate, first = twins.sort_values("screening")["rung_reached"]
+    assert duplicate == 0 and first >= 1  # trained once, as the first of the two
+    assert (board["screening"] == "ok").sum() == 6
     assert list(outcome.leaderboard["expression"]) == list(board["expression"])  # the API's
 
 
-def test_rungs_promote_the_best_by_the_objective_read_from_the_histories(searched):
-    out, _ = searched
-    board = pd.read_csv(out / "search" / "leaderboard.csv")
+def test_a_learnable_beta_is_its_own_candidate_trained_on_its_own(searched):
+    out, _, _, _ = searched
+    board = _board(out).set_index("expression")
+    fixed, learnable = board.loc[canonical(parse(SWISH))], board.loc[canonical(parse(SWISH_BETA))]
+    assert fixed["screening"] == learnable["screening"] == "ok"
+    assert fixed["fingerprint"] != learnable["fingerprint"]
+    db = _db(out)
+    histories = [db.history(int(row["index"]), 0) for row in (fixed, learnable)]
+    db.close()
+    for history in histories:  # each trained one epoch at rung 0, from the same seed
+        assert list(history["epoch"]) == [1] and history["loss"].notna().all()
+    # beta moves during training, so the learnable function's numbers are its own
+    assert histories[0]["loss"].iloc[0] != histories[1]["loss"].iloc[0]
+
+
+def test_promotion_is_by_standing_among_everything_the_rung_has_seen(searched):
+    out, _, _, _ = searched
+    board = _board(out)
     trained = board[board["screening"] == "ok"]
+    db = _db(out)
     for _, row in trained.iterrows():  # each rung's objective is its history's last epoch
-        hist = pd.read_csv(_history(out, 0, row["expression"]))
-        assert row[f"{OBJECTIVE}_rung0"] == pytest.approx(hist[OBJECTIVE].iloc[-1])
-        assert row["trials"].startswith(f"rung0/{file_safe(row['expression'])}-seed0")
-    promoted = trained[trained["rung_reached"] == 2]
-    dropped = trained[trained["rung_reached"] == 1]
-    assert len(promoted) == 2 and len(dropped) == 2  # keep 0.5 of 4
-    assert promoted[f"{OBJECTIVE}_rung0"].min() >= dropped[f"{OBJECTIVE}_rung0"].max()
-    for text in promoted["expression"]:
-        assert _history(out, 1, text).is_file()
-    for text in dropped["expression"]:
-        assert not _history(out, 1, text).exists()
-    # ranked by the rung reached, then the objective there
-    assert list(board["rank"].iloc[:4]) == [1, 2, 3, 4]
-    assert list(board["rung_reached"].iloc[:4]) == [2, 2, 1, 1]
-    assert board[f"{OBJECTIVE}_rung1"].iloc[0] >= board[f"{OBJECTIVE}_rung1"].iloc[1]
-    # the rung folder is an ordinary results folder listing what entered it
-    rung1 = config_from_dict(yaml.safe_load(
-        (out / "search" / "rung1" / "config.yaml").read_text()))
-    assert sorted(rung1.model.activations) == sorted(promoted["expression"])
+        history = db.history(int(row["index"]), 0)
+        assert row[f"{OBJECTIVE}_rung0"] == pytest.approx(history[OBJECTIVE].iloc[-1])
+    db.close()
+    # replay ASHA from the rung-0 objectives, batch by batch: the top floor(n * keep) of
+    # everything rung 0 has seen after each batch goes on
+    expected: set[int] = set()
+    seen: list[tuple[float, int]] = []
+    for batch in sorted(trained["batch"].unique()):
+        rows = trained[trained["batch"] == batch]
+        seen += [(-r[f"{OBJECTIVE}_rung0"], r["index"]) for _, r in rows.iterrows()]
+        expected |= {i for _, i in sorted(seen)[:math.floor(len(seen) * KEEP)]}
+    promoted = set(trained.loc[trained["rung_reached"] == 2, "index"])
+    assert promoted == expected and len(promoted) == 3
+    # a later batch promoted a candidate of an earlier one, or beat it: standing is global
+    assert len(trained["batch"].unique()) == 2
+    assert list(board["rank"].iloc[:6]) == [1, 2, 3, 4, 5, 6]
+    assert list(board["rung_reached"].iloc[:6]) == [2, 2, 2, 1, 1, 1]
+    assert list(board[f"{OBJECTIVE}_rung1"].iloc[:3]) == sorted(
+        board[f"{OBJECTIVE}_rung1"].iloc[:3], reverse=True)
 
 
-def test_evolution_is_told_every_trained_candidate_s_score(searched):
-    out, _ = searched
-    state = json.loads((out / "search" / "state.json").read_text())
-    board = pd.read_csv(out / "search" / "leaderboard.csv").set_index("expression")
-    population = state["evolution"]["population"]
-    proposed = board[(board["source"] == "evolution") & (board["screening"] == "ok")]
-    assert len(proposed) == 2
-    assert sorted(e["text"] for e in population) == sorted(proposed.index)
-    for entry in population:
-        assert entry["score"] == pytest.approx(board.loc[entry["text"], "score"])
-    # a score is the last rung's objective, minus 1000 per rung not reached
-    for _, row in board[board["screening"] == "ok"].iterrows():
-        last = row[f"{OBJECTIVE}_rung{row['rung_reached'] - 1}"]
-        assert row["score"] == pytest.approx(last - 1000 * (2 - row["rung_reached"]))
+def test_evolution_is_told_every_rung0_objective_including_the_included(searched):
+    out, _, _, _ = searched
+    board = _board(out)
+    db = _db(out)
+    population = db.meta()["evolution"]["population"]
+    db.close()
+    told = {fingerprint(parse(entry["text"])): entry["score"] for entry in population}
+    trained = board[board["screening"] == "ok"]
+    assert len(told) == len(trained) == 6  # 3 from evolution, 3 included (as their genomes)
+    for _, row in trained.iterrows():
+        assert told[row["fingerprint"]] == pytest.approx(row[f"{OBJECTIVE}_rung0"])
+        assert row["score"] == pytest.approx(row[f"{OBJECTIVE}_rung0"])  # no penalty per rung
 
 
-def test_confirm_run_has_statistics_and_the_search_states_the_claim(searched):
-    out, outcome = searched
-    board = pd.read_csv(out / "search" / "leaderboard.csv")
+def test_progress_line_and_leaderboard_after_each_batch(searched):
+    out, _, lines, boards = searched
+    progress = [line for line in lines if line.startswith("search: batch")]
+    assert len(progress) == 2 == len(boards)
+    assert progress[0].startswith("search: batch 0: 3/6 candidates (rung 0: 3, rung 1: 1)")
+    assert progress[1].startswith("search: batch 1: 6/6 candidates (rung 0: 6, rung 1: 3)")
+    for line in progress:
+        assert "candidates/h; best so far " in line and f"{OBJECTIVE} 0." in line
+    assert "left" in progress[0] and progress[1].endswith("done")
+    assert (boards[0]["rung_reached"] > 0).sum() == 3 and (boards[1]["rung_reached"] > 0).sum() == 6
+    assert (out / "search" / "report.html").is_file()
+
+
+def test_confirm_run_uses_seeds_the_rungs_did_not_and_states_the_claim(searched):
+    out, outcome, lines, _ = searched
+    board = _board(out)
     best = board["expression"].iloc[0]
     summary = pd.read_csv(out / "confirm" / "summary.csv")
     assert sorted(summary["activation"]) == sorted(["relu", "relu", best, best])
+    assert sorted(summary["seed"].unique()) == [1, 2]  # [0, 1] without the rungs' seed 0
+    assert any("confirm run uses seeds [2, 1]" in line for line in lines)
     stats = pd.read_csv(out / "confirm" / "statistics.csv")
     assert set(stats["activation"]) == {"relu", best}
-    assert "p_adjusted_vs_best" in stats
-    assert (out / "confirm" / "report.html").is_file()
     verdict = ranking_verdict(summary, "test_categorical_accuracy")
     expected = verdict.best == best and "relu" in verdict.distinguishable
     assert outcome.beats_baselines == expected
     assert outcome.verdict.startswith("Yes" if expected else "No")
-    text = (out / "search" / "summary.md").read_text()
-    assert outcome.verdict in text
+    assert outcome.verdict in (out / "search" / "summary.md").read_text()
     html = (out / "search" / "report.html").read_text()
     assert html.count("data:image/png;base64,") == 2  # shapes and progress
     assert (out / "search" / "leaderboard.md").read_text().count("\n|") == len(board) + 2
 
 
+def test_state_is_sqlite_with_a_history_table_and_no_file_per_candidate(searched):
+    out, _, _, _ = searched
+    with sqlite3.connect(out / "search" / "search.db") as conn:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        assert {"candidates", "rung_results", "histories", "batches", "meta"} <= tables
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert conn.execute("SELECT COUNT(*) FROM rung_results").fetchone()[0] == 9  # 6 + 3
+    assert not (out / "search" / "state.json").exists()
+
+
+def _results(out) -> list[tuple]:
+    with sqlite3.connect(out / "search" / "search.db") as conn:
+        return conn.execute("SELECT candidate, rung, status, objective, seq FROM rung_results "
+                            "ORDER BY seq").fetchall()
+
+
 def test_sigkill_and_rerun_continue_without_retraining(searched, tmp_path, capsys):
-    reference, _ = searched
+    reference, _, _, _ = searched
     out = tmp_path / "out"
     cfg = search_config(out, confirm={"top": 0})  # the confirm step does not change the board
     path = write_config(tmp_path / "search.yaml", cfg)
-    rung0 = out / "search" / "rung0" / "trials"
-    kill_run_when(path, lambda: rung0.is_dir() and len(list(rung0.glob("*.json"))) == 4,
-                  settle=0.3, command="search")
-    assert not (out / "search" / "leaderboard.csv").exists()
-    finished = {p: p.stat().st_mtime_ns for p in (out / "search" / "rung0" / "histories")
-                .glob("*.csv")}
-    assert len(finished) == 4
+    db = out / "search" / "search.db"
+
+    def finished(n: int):
+        def ready() -> bool:
+            try:
+                with sqlite3.connect(db, timeout=0.1) as conn:
+                    return conn.execute("SELECT COUNT(*) FROM rung_results").fetchone()[0] >= n
+            except sqlite3.Error:  # not created yet
+                return False
+        return ready
+    kill_run_when(path, finished(5), settle=0.0, command="search")  # in the second batch
+    before = _results(out)
+    assert 5 <= len(before) < 9
 
     capsys.readouterr()
     assert main(["search", str(path)]) == 0  # the rerun: in this process
     rerun = capsys.readouterr().out
-    assert {p: p.stat().st_mtime_ns for p in finished} == finished  # not retrained
-    resumed = pd.read_csv(out / "search" / "leaderboard.csv")
-    expected = pd.read_csv(reference / "search" / "leaderboard.csv")
-    same = ["expression", "fingerprint", "screening", "rung_reached", "rank"]
+    after = _results(out)
+    assert after[:len(before)] == before  # nothing committed was trained again
+    resumed, expected = _board(out), _board(reference)
+    same = ["expression", "fingerprint", "screening", "rung_reached", "rank", "batch"]
     pd.testing.assert_frame_equal(resumed[same], expected[same])
     for k in (0, 1):
         column = f"{OBJECTIVE}_rung{k}"
         assert resumed[column].to_numpy() == pytest.approx(expected[column].to_numpy(),
                                                            abs=1e-6, nan_ok=True)
-    assert "search: 4/4 candidates" in rerun
+    assert "6/6 candidates" in rerun
+
+
+def test_a_failing_candidate_is_recorded_and_the_search_goes_on(tmp_path):
+    """The local executor, each rung a results folder: one candidate's history file cannot be
+    written (a folder stands at its path), so its training raises; it is recorded failed with
+    the reason, gets no score, is not promoted and not told to evolution, and the others
+    train and are confirmed."""
+    out = tmp_path / "out"
+    texts = ["tanh(x) * x", SWISH, "relu(x) + tanh(x)"]
+    raw = search_config(out, include=texts, candidates=3, batch=3, keep=0.67,
+                        confirm={"top": 1, "seeds": [1], "epochs": 1, "baselines": []})
+    raw["execution"] = {"executor": "local"}
+    blocked = out / "search" / "rung0" / "histories" / f"{file_safe(SWISH)}-seed0.csv"
+    blocked.mkdir(parents=True)
+    lines: list[str] = []
+    outcome = run_search(make_config(raw), log=lines.append, trainer="folder")
+    board = _board(out).set_index("expression")
+    failed = board.loc[canonical(parse(SWISH))]
+    assert failed["status"] == "failed" and "IsADirectoryError" in failed["error"]
+    assert pd.isna(failed["rank"]) and pd.isna(failed["score"]) and failed["rung_reached"] == 1
+    assert any(line.startswith(f"search: {canonical(parse(SWISH))} FAILED at rung 0: "
+                               "IsADirectoryError") for line in lines)
+    others = board.drop(index=canonical(parse(SWISH)))
+    assert list(others["status"]) == ["ok", "ok"] and others["rank"].notna().all()
+    assert others["rung_reached"].max() == 2  # floor(2 * 0.67) = 1 promoted: the failed not seen
+    assert outcome.confirm is not None and canonical(parse(SWISH)) not in outcome.verdict
+    db = _db(out)
+    told = {fingerprint(parse(e["text"])) for e in db.meta()["evolution"]["population"]}
+    db.close()
+    assert failed["fingerprint"] not in told and set(others["fingerprint"]) <= told
+
+
+def test_a_search_refuses_to_select_on_the_test_set_unless_allowed(tmp_path, capsys):
+    raw = search_config(tmp_path / "out")
+    raw["data"]["validation"] = "test"
+    path = write_config(tmp_path / "c.yaml", raw)
+    assert main(["search", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("actsearch: error:") and "\n" not in err
+    assert "data.validation is test" in err and "search.allow_test_selection" in err
+    assert not (tmp_path / "out").exists()
+    allowed = load_config(path, overrides=["search.allow_test_selection=true"])
+    assert check_search(allowed).units == 1
+
+
+def test_trial_ids_carry_64_bits_and_a_collision_is_refused(tmp_path):
+    """10,000 expressions collide with a chance of about 3e-12 at 64 bits; should two ever
+    share an id, the search stops in one line instead of mixing their files."""
+    assert len(file_safe(SWISH)) == len("expr-") + 16
+    cfg = make_config(search_config(tmp_path / "out"))
+    search = Search(cfg, check_search(cfg), log=lambda line: None, trainer="folder")
+    try:
+        same = "expr-0123456789abcdef"
+        for index, text in enumerate(["tanh(x) * x", SWISH]):
+            record = CandidateRecord(index, text, f"mark{index}", same, "include", None, 0,
+                                     None, True, "ok")
+            search.records.append(record)
+            if index == 0:
+                search._index(record)
+        with pytest.raises(UserError, match="collides with that of #0 'tanh"):
+            search._index(record)
+    finally:
+        search.db.close()
 
 
 @pytest.mark.parametrize("setting, word", [
@@ -163,6 +303,7 @@ def test_sigkill_and_rerun_continue_without_retraining(searched, tmp_path, capsy
     ("search.algorithm=grid", "search.algorithm"),
     ("search.include=['x +']", "not a valid expression"),
     ("search.confirm.baselines=[relu, nope]", "nope"),
+    ("search.allow_test_selection=maybe", "search.allow_test_selection"),
 ])
 def test_bad_search_section_is_a_one_line_error(tmp_path, capsys, setting, word):
     path = write_config(tmp_path / "c.yaml", search_config(tmp_path / "out"))
@@ -183,3 +324,75 @@ def test_shipped_search_config_passes_every_check_before_training():
     cfg = load_config(resolve_config("search-fashion"))
     assert len(check_search(cfg).binary) == 6
     assert cfg.data.validation == "split"  # the confirm run's test set stays unseen
+
+
+@pytest.fixture(scope="module")
+def ray():
+    """A local Ray with 2 CPUs for this module, started as a notebook would (the search uses
+    the Ray this process runs). Skips without Ray unless ACTSEARCH_REQUIRE_RAY=1 (CI)."""
+    if importlib.util.find_spec("ray") is None:
+        if os.environ.get("ACTSEARCH_REQUIRE_RAY") == "1":
+            pytest.fail("Ray is not installed but ACTSEARCH_REQUIRE_RAY=1: pip install -e '.[ray]'")
+        pytest.skip("Ray is not installed (pip install -e '.[ray]'); CI requires it")
+    import ray
+
+    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="WARNING")
+    yield ray
+    ray.shutdown()
+
+
+@pytest.mark.slow
+def test_ray_search_keeps_batches_in_flight_and_survives_a_killed_worker(ray, tmp_path,
+                                                                        monkeypatch):
+    """Two workers, batches of 1, two in flight: the second batch starts before the first
+    ends; the worker training swish at rung 0 is SIGKILLed after its first epoch, and the
+    trial starts again on another; every result reaches evolution as it arrives."""
+    out = tmp_path / "out"
+    raw = search_config(out, include=[SWISH, "tanh(x) * x"], candidates=4, batch=1,
+                        batches_in_flight=2, confirm={"top": 0})
+    raw["execution"] = {"executor": "ray", "resources_per_trial": {"cpu": 1},
+                        "max_retries": 1}
+    monkeypatch.setenv(FAULT_HOOK, f"{file_safe(SWISH)}-seed0:1:1")
+    lines: list[str] = []
+    run_search(make_config(raw), log=lines.append)
+    board = _board(out)
+    trained = board[board["screening"] == "ok"]
+    assert len(trained) == 4 and (trained["status"] == "ok").all()
+    swish = canonical(parse(SWISH))
+    assert any(line.startswith(f"[0/1] {swish} seed 0: worker lost after epoch 1")
+               for line in lines)
+    first_done = next(i for i, line in enumerate(lines) if line.startswith("search: batch"))
+    second = canonical(parse("tanh(x) * x"))
+    started = next(i for i, line in enumerate(lines)
+                   if line.startswith(f"[0/1] {second} seed 0: started"))
+    assert started < first_done  # batch 1 was in flight while batch 0 trained
+    db = _db(out)
+    told = {fingerprint(parse(e["text"])): e["score"] for e in db.meta()["evolution"]["population"]}
+    assert all(db.batches().values())
+    db.close()
+    for _, row in trained.iterrows():
+        assert told[row["fingerprint"]] == pytest.approx(row[f"{OBJECTIVE}_rung0"])
+    assert (trained["rung_reached"] == 2).sum() >= 1  # promotion across the rung on Ray too
+
+
+def test_the_batch_engine_is_the_default_and_agrees_with_the_folder_path(tmp_path):
+    """Where the batch engine applies, a search uses it without a flag and writes no rung
+    folders, and its rung-0 objectives are those of the folder path (each candidate trained
+    as `actsearch run` trains it). Runs once actsearch.search.engine is part of the build."""
+    pytest.importorskip("actsearch.search.engine")
+    texts = [SWISH, SWISH_BETA, "tanh(x) * x"]
+    boards, logs = [], []
+    for path in (None, "folder"):
+        out = tmp_path / str(path)
+        raw = search_config(out, include=texts, candidates=3, batch=3,
+                            rungs=[{"epochs": 1, "limit_train": 128}], confirm={"top": 0})
+        lines: list[str] = []
+        run_search(make_config(raw), log=lines.append, trainer=path)
+        boards.append(_board(out).set_index("expression").sort_index())
+        logs.append(lines)
+        assert (out / "search" / "rung0").exists() == (path == "folder")
+    assert "search: each batch trains in the batch engine" in "\n".join(logs[0])
+    engine, folder = boards
+    assert list(engine.index) == list(folder.index)
+    assert engine[f"{OBJECTIVE}_rung0"].to_numpy() == pytest.approx(
+        folder[f"{OBJECTIVE}_rung0"].to_numpy(), abs=1e-6)

@@ -12,9 +12,11 @@ from actsearch.expressions import (
     Var,
     canonical,
     evaluate_numpy,
+    fingerprint,
     normalize,
     param_names,
     parse,
+    uses_x,
 )
 from actsearch.search.evolution import AgingEvolution
 from actsearch.search.space import (
@@ -23,8 +25,12 @@ from actsearch.search.space import (
     UNARY,
     Candidate,
     SearchSpace,
+    distinct_functions,
+    genome_count,
+    genome_of,
     in_space,
     mutate,
+    one_unit_genomes,
     sample,
 )
 
@@ -34,6 +40,7 @@ SPACES = [
     SearchSpace(unary=["x", "tanh", "sigmoid", "scale"], binary=["*", "max"], beta=False),
     SearchSpace(unary=["x", "scale", "const", "relu"], binary=["add", "sigmoid_mul"],
                 constants=False, units=2),
+    SearchSpace(units=2, second_unary=["x", "tanh", "scale"], second_binary=["mul", "add"]),
 ]
 
 
@@ -47,6 +54,8 @@ SPACES = [
     ({"units": True}, "units"),
     ({"unary": ["x", "scale"], "constants": False, "beta": False}, "coefficient"),
     ({"beta": "yes"}, "beta"),
+    ({"second_unary": ["x", "tanh"]}, "needs units: 2"),
+    ({"units": 2, "second_binary": ["pow"]}, "unknown second binary"),
 ])
 def test_invalid_spaces_are_user_errors(values, word):
     with pytest.raises(UserError, match=word):
@@ -239,3 +248,47 @@ def test_every_primitive_builds_a_tree_that_round_trips():
              if name != "const"] + [build(x, t) for build in BINARY.values()]
     for tree in trees:
         assert parse(canonical(tree)) == normalize(tree)
+
+
+def test_a_smaller_second_unit_draws_only_from_its_own_sets():
+    space = SearchSpace(units=2, second_unary=["x", "tanh"], second_binary=["mul"])
+    rng = np.random.default_rng(7)
+    firsts = set()
+    for _ in range(200):
+        candidate = mutate(sample(space, rng), space, rng)
+        first, second = candidate.units
+        assert second.binary == "mul" and {second.left.name, second.right.name} <= {"x", "tanh"}
+        firsts.add(first.binary)
+    assert len(firsts) > 2  # the first unit still draws from every binary
+
+
+def _brute_force(space: SearchSpace) -> tuple[int, int]:
+    """(genomes, distinct functions of x) by building every genome."""
+    units = [list(one_unit_genomes(space, i)) for i in range(space.units)]
+    genomes = [(u,) for u in units[0]] if space.units == 1 else \
+        [(a, b) for a in units[0] for b in units[1]]
+    marks = {fingerprint(c.tree) for c in map(Candidate, genomes) if uses_x(c.tree)}
+    return len(genomes), len(marks)
+
+
+@pytest.mark.parametrize("space", [
+    SearchSpace(unary=["x", "tanh", "relu", "scale"], binary=["add", "mul", "max"]),
+    SearchSpace(unary=["x", "neg", "sigmoid", "scale"], binary=["add", "mul"], units=2,
+                second_unary=["x", "tanh"], second_binary=["mul", "max"], constants=False),
+])
+def test_space_sizes_match_enumerating_every_genome(space):
+    genomes, distinct = _brute_force(space)
+    assert genome_count(space) == genomes
+    assert distinct_functions(space) == distinct
+    assert distinct < genomes  # x + x and 2 * x, max(z, z) and z, ...
+
+
+def test_an_included_expression_is_told_as_a_genome_computing_the_same_function():
+    space = SearchSpace(unary=["x", "tanh", "sigmoid", "scale"], binary=["mul", "sigmoid_mul"])
+    for text in ("x * sigmoid(beta * x)", "tanh(x) * x", "2 * x * sigmoid(x)"):
+        genome = genome_of(parse(text), space)
+        assert in_space(genome, space) and genome.fingerprint == fingerprint(parse(text))
+    assert genome_of(parse("x * sigmoid(x) + 1"), space) is None
+    two = SearchSpace(unary=["x", "tanh"], binary=["mul", "max"], units=2)
+    genome = genome_of(parse("x * tanh(x)"), two)
+    assert in_space(genome, two) and genome.fingerprint == fingerprint(parse("x * tanh(x)"))

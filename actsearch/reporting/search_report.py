@@ -82,7 +82,24 @@ def _number(value) -> str:
 
 
 def _shown(board: pd.DataFrame) -> pd.DataFrame:
-    return board.drop(columns=["fingerprint", "score", "index", "batch"], errors="ignore")
+    return board.drop(columns=["fingerprint", "score", "index", "batch", "trial"],
+                      errors="ignore")
+
+
+def leaderboard_paths(root: Path) -> dict[str, Path]:
+    return {"leaderboard": root / "leaderboard.csv", "leaderboard_md": root / "leaderboard.md",
+            "summary": root / "summary.md", "report": root / "report.html"}
+
+
+def write_leaderboard(root: Path, title: str, board: pd.DataFrame) -> dict[str, Path]:
+    """leaderboard.csv (every candidate) and leaderboard.md in `root`; cheap enough to
+    rewrite after every batch."""
+    root.mkdir(parents=True, exist_ok=True)
+    paths = leaderboard_paths(root)
+    write_atomic(paths["leaderboard"], board.to_csv(index=False))
+    table = table_from_frame(_shown(board), lambda v: _number(v).replace("|", "\\|"), wide=True)
+    write_atomic(paths["leaderboard_md"], f"# {title}: leaderboard\n\n{markdown_table(table)}\n")
+    return paths
 
 
 def write_search_report(root: Path, title: str, board: pd.DataFrame, progress: pd.DataFrame,
@@ -90,24 +107,24 @@ def write_search_report(root: Path, title: str, board: pd.DataFrame, progress: p
                         config_text: str, objective: str) -> dict[str, Path]:
     """leaderboard.csv/.md, plots/shapes and plots/progress, summary.md and report.html in
     `root`; returns their paths by name."""
-    root.mkdir(parents=True, exist_ok=True)
-    paths = {"leaderboard": root / "leaderboard.csv", "leaderboard_md": root / "leaderboard.md",
-             "summary": root / "summary.md", "report": root / "report.html"}
-    write_atomic(paths["leaderboard"], board.to_csv(index=False))
-    table = table_from_frame(_shown(board), lambda v: _number(v).replace("|", "\\|"), wide=True)
-    write_atomic(paths["leaderboard_md"], f"# {title}: leaderboard\n\n{markdown_table(table)}\n")
+    paths = write_leaderboard(root, title, board)
     pngs = [p for p in plot_shapes(best, baselines, root / "plots" / "shapes")
             + plot_progress(progress, objective, root / "plots" / "progress")
             if p.suffix == ".png"]
     refused = board[board["screening"] != "ok"] if not board.empty else board
+    failed = (board[board["status"] == "failed"]
+              if not board.empty and "status" in board else board.iloc[0:0])
     sections = [
         Section("Leaderboard", [table_from_frame(
-            _shown(board).drop(columns=["screening_detail"], errors="ignore").head(SHOWN_ROWS),
-            _number, wide=True),
+            _shown(board).drop(columns=["screening_detail", "error"], errors="ignore")
+            .head(SHOWN_ROWS), _number, wide=True),
                                 f"Every candidate: {paths['leaderboard'].name}."]),
         Section("Not trained", [Bullets([f"{r['expression']}: {r['screening_detail']}"
                                          for _, r in refused.iterrows()])
                                 if not refused.empty else "Every candidate passed screening."]),
+        Section("Failed", [Bullets([f"{r['expression']}: {r['error']}"
+                                    for _, r in failed.iterrows()])
+                           if not failed.empty else "No candidate's training failed."]),
         Section("Plots", [Figure(p, wide=True) for p in pngs], html_only=True),
         Section("Config", [Preformatted(config_text)], html_only=True),
     ]

@@ -73,8 +73,10 @@ class AgingEvolution:
     def is_seen(self, candidate: Candidate) -> bool:
         return candidate.fingerprint in self.seen
 
-    def to_state(self) -> dict:
-        """Plain JSON-able state: settings, population (oldest first), seen, generator."""
+    def to_state(self, with_seen: bool = True) -> dict:
+        """Plain JSON-able state: settings, population (oldest first), seen (unless a caller
+        that keeps the proposals elsewhere, as the search's database does, leaves it out: it
+        grows with every proposal), generator."""
         return {
             "version": _STATE_VERSION,
             "space": asdict(self.space),
@@ -83,7 +85,7 @@ class AgingEvolution:
             "max_retries": self.max_retries,
             "population": [{"candidate": c.to_dict(), "text": c.text, "score": s}
                            for c, s in self.population],
-            "seen": sorted(self.seen),
+            "seen": sorted(self.seen) if with_seen else [],
             "rng": self.rng.bit_generator.state,
         }
 

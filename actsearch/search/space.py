@@ -10,7 +10,8 @@ canonical text and fingerprints.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable, Mapping
+import functools
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 
 import numpy as np
@@ -102,13 +103,18 @@ def _names(kind: str, given, known: Mapping, aliases: Mapping[str, str]) -> tupl
 @dataclass(frozen=True)
 class SearchSpace:
     """Which primitives a candidate may use, how many core units it has (1 or 2), and whether
-    coefficients may be constants from CONSTANTS and/or a learnable `beta`."""
+    coefficients may be constants from CONSTANTS and/or a learnable `beta`. With two units,
+    `second_unary`/`second_binary` (None: the first unit's) may draw the second unit from a
+    smaller set: sizes between one unit (about 6,000 functions) and two full units (up to
+    about 10^8); see `space_size` and benchmarks/search_space_sizes.py."""
 
     unary: tuple[str, ...] = DEFAULT_UNARY
     binary: tuple[str, ...] = DEFAULT_BINARY
     units: int = 1
     constants: bool = True
     beta: bool = True
+    second_unary: tuple[str, ...] | None = None
+    second_binary: tuple[str, ...] | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "unary", _names("unary", self.unary, UNARY, {}))
@@ -117,13 +123,29 @@ class SearchSpace:
         if isinstance(self.units, bool) or not isinstance(self.units, int) \
                 or self.units not in (1, 2):
             raise UserError(f"search space: units must be 1 or 2, got {self.units!r}")
+        for key, known, aliases in (("second_unary", UNARY, {}),
+                                    ("second_binary", BINARY, BINARY_ALIASES)):
+            given = getattr(self, key)
+            if given is None:
+                continue
+            if self.units != 2:
+                raise UserError(f"search space: {key} needs units: 2")
+            object.__setattr__(self, key, _names(key.replace("_", " "), given, known, aliases))
         for flag in ("constants", "beta"):
             if not isinstance(getattr(self, flag), bool):
                 raise UserError(f"search space: {flag} must be true or false")
-        needing = [name for name in self.unary if UNARY[name][1]]
+        needing = [name for i in range(self.units) for name in self.unary_for(i)
+                   if UNARY[name][1]]
         if needing and not self.coefficients:
-            raise UserError(f"search space: unary {', '.join(needing)} need a coefficient; "
-                            "allow constants or beta")
+            raise UserError(f"search space: unary {', '.join(dict.fromkeys(needing))} need a "
+                            "coefficient; allow constants or beta")
+
+    def unary_for(self, unit: int) -> tuple[str, ...]:
+        """The unary primitives unit `unit` (0 or 1) may draw."""
+        return self.second_unary if unit == 1 and self.second_unary else self.unary
+
+    def binary_for(self, unit: int) -> tuple[str, ...]:
+        return self.second_binary if unit == 1 and self.second_binary else self.binary
 
     @property
     def coefficients(self) -> tuple[Coefficient, ...]:
@@ -203,11 +225,11 @@ def in_space(candidate: Candidate, space: SearchSpace) -> bool:
     the candidate uses x."""
     if len(candidate.units) != space.units:
         return False
-    for unit in candidate.units:
-        if unit.binary not in space.binary:
+    for i, unit in enumerate(candidate.units):
+        if unit.binary not in space.binary_for(i):
             return False
         for choice in (unit.left, unit.right):
-            if choice.name not in space.unary:
+            if choice.name not in space.unary_for(i):
                 return False
             takes = UNARY[choice.name][1]
             if takes != (choice.coefficient is not None):
@@ -218,17 +240,19 @@ def in_space(candidate: Candidate, space: SearchSpace) -> bool:
 
 
 def _unary_choice(space: SearchSpace, rng: np.random.Generator,
-                  name: str | None = None) -> UnaryChoice:
-    name = name or space.unary[rng.integers(len(space.unary))]
+                  name: str | None = None, unit: int = 0) -> UnaryChoice:
+    unary = space.unary_for(unit)
+    name = name or unary[rng.integers(len(unary))]
     if not UNARY[name][1]:
         return UnaryChoice(name)
     coefficient = space.coefficients[rng.integers(len(space.coefficients))]
     return UnaryChoice(name, coefficient if isinstance(coefficient, str) else float(coefficient))
 
 
-def _unit(space: SearchSpace, rng: np.random.Generator) -> CoreUnit:
-    binary = space.binary[rng.integers(len(space.binary))]
-    return CoreUnit(binary, _unary_choice(space, rng), _unary_choice(space, rng))
+def _unit(space: SearchSpace, rng: np.random.Generator, i: int = 0) -> CoreUnit:
+    binaries = space.binary_for(i)
+    binary = binaries[rng.integers(len(binaries))]
+    return CoreUnit(binary, _unary_choice(space, rng, unit=i), _unary_choice(space, rng, unit=i))
 
 
 _MAX_TRIES = 200
@@ -237,7 +261,7 @@ _MAX_TRIES = 200
 def sample(space: SearchSpace, rng: np.random.Generator) -> Candidate:
     """A random candidate of the space that uses x."""
     for _ in range(_MAX_TRIES):
-        candidate = Candidate(tuple(_unit(space, rng) for _ in range(space.units)))
+        candidate = Candidate(tuple(_unit(space, rng, i) for i in range(space.units)))
         if uses_x(candidate.tree):
             return candidate
     raise UserError("search space: no sampled candidate uses x; allow more unary primitives")
@@ -245,11 +269,12 @@ def sample(space: SearchSpace, rng: np.random.Generator) -> Candidate:
 
 def _replace_unary(units: list[CoreUnit], i: int, space, rng) -> None:
     slot = "left" if rng.integers(2) == 0 else "right"
-    units[i] = replace(units[i], **{slot: _unary_choice(space, rng)})
+    units[i] = replace(units[i], **{slot: _unary_choice(space, rng, unit=i)})
 
 
 def _replace_binary(units: list[CoreUnit], i: int, space, rng) -> None:
-    units[i] = replace(units[i], binary=space.binary[rng.integers(len(space.binary))])
+    binaries = space.binary_for(i)
+    units[i] = replace(units[i], binary=binaries[rng.integers(len(binaries))])
 
 
 def _swap_operands(units: list[CoreUnit], i: int, space, rng) -> None:
@@ -257,7 +282,7 @@ def _swap_operands(units: list[CoreUnit], i: int, space, rng) -> None:
 
 
 def _resample_unit(units: list[CoreUnit], i: int, space, rng) -> None:
-    units[i] = _unit(space, rng)
+    units[i] = _unit(space, rng, i)
 
 
 def _change_coefficient(units: list[CoreUnit], i: int, space, rng) -> None:
@@ -265,7 +290,7 @@ def _change_coefficient(units: list[CoreUnit], i: int, space, rng) -> None:
     if slots:
         slot = slots[rng.integers(len(slots))]
         name = getattr(units[i], slot).name
-        units[i] = replace(units[i], **{slot: _unary_choice(space, rng, name)})
+        units[i] = replace(units[i], **{slot: _unary_choice(space, rng, name, unit=i)})
 
 
 MUTATIONS = (_replace_unary, _replace_binary, _swap_operands, _resample_unit,
@@ -284,3 +309,81 @@ def mutate(candidate: Candidate, space: SearchSpace, rng: np.random.Generator) -
         if child.text != candidate.text and uses_x(child.tree):
             return child
     raise UserError(f"search space too small: no mutation of {candidate.text!r} changes it")
+
+
+# --- genomes of given expressions ---------------------------------------------------------------
+
+def _choices(space: SearchSpace, unit: int = 0) -> list[UnaryChoice]:
+    return [UnaryChoice(name, None if not UNARY[name][1] else
+                        (c if isinstance(c, str) else float(c)))
+            for name in space.unary_for(unit)
+            for c in (space.coefficients if UNARY[name][1] else (None,))]
+
+
+def one_unit_genomes(space: SearchSpace, unit: int = 0) -> Iterator[CoreUnit]:
+    """Every core unit the space allows at position `unit`: binary x left x right choice."""
+    choices = _choices(space, unit)
+    for binary in space.binary_for(unit):
+        for left in choices:
+            for right in choices:
+                yield CoreUnit(binary, left, right)
+
+
+@functools.lru_cache(maxsize=8)
+def _unit_by_fingerprint(space: SearchSpace) -> dict[str, CoreUnit]:
+    found: dict[str, CoreUnit] = {}
+    for unit in one_unit_genomes(space):
+        mark = fingerprint(normalize(unit.build(Var())))
+        found.setdefault(mark, unit)
+    return found
+
+
+def genome_of(tree: Expr, space: SearchSpace) -> Candidate | None:
+    """A genome of the space computing the same function as `tree` (an included expression),
+    so evolution can be told its result and mutate it; None when no one-unit genome (followed,
+    in a two-unit space, by the identity unit max(z, z) or min(z, z)) matches. Enumerates the
+    space's units once per space (about 11,000 in the default space)."""
+    unit = _unit_by_fingerprint(space).get(fingerprint(tree))
+    if unit is None:
+        return None
+    if space.units == 1:
+        return Candidate((unit,))
+    if "x" not in space.unary_for(1):
+        return None
+    for binary in ("max", "min"):
+        if binary in space.binary_for(1):
+            return Candidate((unit, CoreUnit(binary, UnaryChoice("x"), UnaryChoice("x"))))
+    return None
+
+
+# --- how big a space is ---------------------------------------------------------------------------
+
+def genome_count(space: SearchSpace) -> int:
+    """Genomes (primitive and coefficient choices): the product over units of
+    |binary| x |unary choices|^2, a unary with a coefficient counting once per coefficient."""
+    count = 1
+    for i in range(space.units):
+        count *= len(space.binary_for(i)) * len(_choices(space, i)) ** 2
+    return count
+
+
+def first_unit_functions(space: SearchSpace) -> dict[str, CoreUnit]:
+    """One first unit per distinct function (by fingerprint), those not using x included."""
+    return dict(_unit_by_fingerprint(space))
+
+
+def distinct_functions(space: SearchSpace) -> int:
+    """Distinct functions of x (by fingerprint) among the space's genomes, counted by
+    enumeration. Two units: a composition's values at the fingerprint points depend only on
+    the first unit's values there, so each distinct first-unit function is composed with each
+    second unit (about 6,000 x the second unit's genomes evaluations)."""
+    firsts = [normalize(unit.build(Var())) for unit in _unit_by_fingerprint(space).values()]
+    if space.units == 1:
+        return sum(1 for tree in firsts if uses_x(tree))
+    marks = set()
+    for second in one_unit_genomes(space, 1):
+        for first in firsts:
+            tree = second.build(first)
+            if uses_x(tree):
+                marks.add(fingerprint(tree))
+    return len(marks)

@@ -1,0 +1,200 @@
+"""What a search shows: the leaderboard (one row per candidate, the objective per rung), the
+progress table, the confirm run and its one-sentence claim, and the report's opening."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from actsearch.activations import display_name
+from actsearch.analysis import score_column
+from actsearch.config import Config
+from actsearch.experiment import run_experiment
+from actsearch.reporting.search_report import write_leaderboard, write_search_report
+from actsearch.search.promotion import standing
+from actsearch.search.rungs import confirm_config, confirm_seeds, oriented
+from actsearch.statistics import ranking_verdict
+
+
+def _screening(record) -> str:
+    if record.screen_ok:
+        return "ok"
+    return "duplicate" if record.duplicate_of is not None else "refused"
+
+
+def _status(record) -> str:
+    if not record.rungs:
+        return "-"
+    return "failed" if record.failed else record.rungs[-1].status
+
+
+def ranked_records(search: Any) -> list:
+    """Every candidate, best first: by standing (actsearch.search.promotion.standing), then
+    trained without a score, then refused and duplicates, each in proposal order."""
+    direction = search.cfg.objective.direction
+
+    def key(record) -> tuple:
+        place = standing(record.rungs, direction) if not record.failed else None
+        tier = 0 if place is not None else 1 if record.trainable else 2
+        rung, value = place or (0, 0.0)
+        return tier, -rung, -value, record.index
+    return sorted(search.records, key=key)
+
+
+def leaderboard(search: Any) -> pd.DataFrame:
+    """One row per candidate, best first; `score` is what evolution was told (the rung-0
+    objective, higher is better), `rank` the leaderboard's order of the scored ones."""
+    cfg = search.cfg
+    metric, direction = cfg.objective.metric, cfg.objective.direction
+    rows = []
+    for record in ranked_records(search):
+        first = record.result(0)
+        scored = (first is not None and not record.failed
+                  and standing(record.rungs, direction) is not None)
+        row = {"expression": record.text, "fingerprint": record.fingerprint,
+               "source": record.source, "batch": record.batch,
+               "screening": _screening(record), "screening_detail": record.screen,
+               "status": _status(record), "rung_reached": len(record.rungs),
+               "score": oriented(first.objective, direction) if scored else None}
+        for k in range(search.n_rungs):
+            entry = record.result(k)
+            row[f"val_{metric}_rung{k}"] = entry.objective if entry else None
+        row["error"] = next((r.error for r in record.rungs if r.error), None)
+        row["trial"] = record.trial
+        row["index"] = record.index
+        row["rank"] = None if not scored else 0
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    if not table.empty:
+        ranks, n = [], 0
+        for value in table.pop("rank"):
+            n += value is not None and not pd.isna(value)
+            ranks.append(n if value is not None and not pd.isna(value) else None)
+        table.insert(0, "rank", pd.array(ranks, dtype="Int64"))
+    return table
+
+
+def progress_table(search: Any) -> pd.DataFrame:
+    """Candidates in the order proposed: rung 0's and the final rung's objective, and the best
+    final one so far."""
+    cfg = search.cfg
+    metric, direction = cfg.objective.metric, cfg.objective.direction
+    rows, best = [], float("nan")
+    trained = [r for r in search.records if r.trainable and r.result(0) is not None]
+    for n, record in enumerate(trained, start=1):
+        last = record.result(search.n_rungs - 1)
+        final = last.objective if last is not None else None
+        if final is not None and (math.isnan(best) or (final > best if direction == "max"
+                                                       else final < best)):
+            best = final
+        rows.append({"candidates": n, "expression": record.text,
+                     f"val_{metric}_rung0": record.result(0).objective, "final": final,
+                     "best_so_far": best})
+    return pd.DataFrame(rows)
+
+
+def claim(confirm_summary: pd.DataFrame, cfg: Config, confirm_cfg: Config,
+          candidates: list[str]) -> tuple[str, bool]:
+    """Whether a candidate beats every baseline after Holm, in one plain sentence."""
+    column = score_column(confirm_cfg)
+    baselines = [display_name(b) for b in cfg.search.confirm.baselines]
+    verdict = ranking_verdict(confirm_summary, column, cfg.objective.direction == "max")
+    if verdict is None:
+        return "No confirmed result: no trial of the confirm run finished.", False
+    by_name = {c.activation: c for c in verdict.comparisons}
+    if not baselines:
+        return (f"{verdict.best} has the best mean {column}; no baselines were trained, so "
+                "nothing is claimed against them.", False)
+    if verdict.best in baselines:
+        return (f"No: the best mean {column} is the baseline {verdict.best}; no candidate "
+                "beats the best baseline.", False)
+    tests = [by_name[b] for b in baselines if b in by_name]
+    p_values = ", ".join(f"{c.activation} p_Holm = {c.p_adjusted:.2g}" for c in tests)
+    if tests and all(c.significant for c in tests):
+        return (f"Yes: {verdict.best} beats every baseline on {column} ({verdict.test}, "
+                f"Holm-adjusted: {p_values}).", True)
+    tied = [c.activation for c in tests if not c.significant] or ["the baselines"]
+    tied_text = " and ".join(filter(None, [", ".join(tied[:-1]), tied[-1]]))
+    return (f"No claim: {verdict.best} has the best mean {column}, but {tied_text} cannot be told "
+            f"apart from it after Holm's correction ({p_values or 'not testable'}); more "
+            f"seeds (search.confirm.seeds) may settle it.", False)
+
+
+def intro(search: Any, verdict: str) -> list[str]:
+    cfg, s = search.cfg, search.cfg.search
+    low, high = search.meta["screen_range"] or (float("nan"), float("nan"))
+    trained = [r for r in search.records if r.trainable]
+    failed = sum(1 for r in trained if r.failed)
+    refused = sum(1 for r in search.records if not r.screen_ok and r.duplicate_of is None)
+    dupes = sum(1 for r in search.records if r.duplicate_of is not None)
+    rungs = "; ".join(f"rung {k}: {r.epochs} epoch(s) on "
+                      f"{r.limit_train or cfg.data.limit_train or 'all'} images, "
+                      f"{search.boards[k].seen} trained"
+                      for k, r in enumerate(s.rungs))
+    text = [f"Verdict: {verdict}",
+            f"{len(trained)} candidates trained ({s.algorithm}, seed {s.seed}; {failed} "
+            f"failed), {refused} refused by screening over [{low:.3g}, {high:.3g}], {dupes} "
+            f"duplicates not trained. Asynchronous successive halving: a candidate goes on "
+            f"when it is in the top {s.keep:g} of everything its rung has seen; {rungs}. "
+            f"Candidates are ranked by the highest rung with an objective, then val_"
+            f"{cfg.objective.metric} ({cfg.objective.direction}, {s.score} epoch) there; the "
+            f"confirm run ({cfg.out_dir / 'confirm'}) ranks on the test set."]
+    if cfg.data.validation == "test":
+        text.append("Caution: data.validation is test (search.allow_test_selection), so the "
+                    "search selected on the test set that the confirm run reports.")
+    if search.meta["exhausted"]:
+        text.append(f"The search stopped early: {search.meta['exhausted']}.")
+    return text
+
+
+def write_outputs(search: Any, verdict: str | None, best: list[str] | None,
+                  report: bool) -> dict[str, Path]:
+    """The leaderboard; with `report`, also the plots, summary.md and report.html."""
+    cfg = search.cfg
+    title = f"{cfg.name}: activation search"
+    board = leaderboard(search)
+    if not report:
+        return write_leaderboard(search.root, title, board)
+    if verdict is None:
+        done = sum(1 for r in search.records if r.trainable and r.result(0) is not None)
+        verdict = (f"in progress: {done} of {cfg.search.candidates} candidates trained; "
+                   "nothing confirmed yet.")
+    if best is None:
+        best = [r["expression"] for _, r in board.iterrows() if not pd.isna(r["rank"])][:3]
+    return write_search_report(
+        search.root, title=title, board=board, progress=progress_table(search), best=best,
+        baselines=list(cfg.search.confirm.baselines), intro=intro(search, verdict),
+        config_text=yaml.safe_dump(cfg.to_dict(), sort_keys=False),
+        objective=f"val_{cfg.objective.metric}")
+
+
+def confirm_and_report(search: Any) -> tuple[pd.DataFrame, dict[str, Path], str, bool,
+                                              Path | None]:
+    """The confirm run of the top candidates (with seeds the rungs did not use), its claim,
+    and the final report: (leaderboard, paths, verdict, beats baselines, confirm folder)."""
+    cfg, s, log = search.cfg, search.cfg.search, search.log
+    board = leaderboard(search)
+    top = [r["expression"] for _, r in board.iterrows() if not pd.isna(r["rank"])][:s.confirm.top]
+    verdict, beats, confirm_path = "No candidate was confirmed (search.confirm.top 0).", \
+        False, None
+    if top:
+        ccfg = confirm_config(cfg, top)
+        seeds, note = confirm_seeds(cfg)
+        if note:
+            log(f"actsearch search: {note}")
+        log(f"actsearch search: confirming {', '.join(top)} against "
+            f"{', '.join(s.confirm.baselines) or 'no baselines'} with seeds {seeds}")
+        results = run_experiment(ccfg, quiet=True, log=log)
+        confirm_path = results.root
+        summary_file = results.root / "summary.csv"
+        summary = (pd.read_csv(summary_file) if summary_file.stat().st_size > 1
+                   else pd.DataFrame())
+        verdict, beats = claim(summary, cfg, ccfg, [display_name(t) for t in top])
+    elif board.empty or board["rank"].isna().all():
+        verdict = "No candidate finished with a score, so none was confirmed."
+    paths = write_outputs(search, verdict=verdict, best=top or None, report=True)
+    return board, paths, verdict, beats, confirm_path

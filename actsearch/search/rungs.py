@@ -1,0 +1,124 @@
+"""The configs a search derives from its own (one per rung, one for the confirm run), the
+objective a rung reads from a history, and the refusals a search makes before any work."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from actsearch.config import Config, config_from_dict
+from actsearch.errors import UserError
+from actsearch.files import write_atomic
+from actsearch.storage import ResultsDir, same_experiment
+
+
+def derived_config(cfg: Config, changes: dict[str, Any]) -> Config:
+    """A copy of `cfg` for one rung or the confirm run: no search section, `changes` applied."""
+    raw = cfg.to_dict()
+    raw.pop("search", None)
+    for dotted, value in changes.items():
+        node = raw
+        *parents, last = dotted.split(".")
+        for part in parents:
+            node = node[part]
+        node[last] = value
+    return config_from_dict(raw)
+
+
+def rung_seed(cfg: Config) -> int:
+    """Every rung trains with the first of training.seeds."""
+    return cfg.training.seeds[0]
+
+
+def rung_config(cfg: Config, k: int, activations: list[str]) -> Config:
+    rung = cfg.search.rungs[k]
+    return derived_config(cfg, {
+        "name": f"{cfg.name}-rung{k}", "model.activations": activations or ["relu"],
+        "training.epochs": rung.epochs, "training.seeds": [rung_seed(cfg)],
+        "data.limit_train": rung.limit_train or cfg.data.limit_train,
+        "output.dir": str(cfg.out_dir / "search" / f"rung{k}")})
+
+
+def confirm_seeds(cfg: Config) -> tuple[list[int], str | None]:
+    """search.confirm.seeds without the rungs' seed: the luck that selected a candidate must
+    not carry into its confirmation. A seed the rungs used is shifted to the next unused one
+    (and the returned note says so); the list keeps its length."""
+    wanted = list(cfg.search.confirm.seeds)
+    used = rung_seed(cfg)
+    if used not in wanted:
+        return wanted, None
+    taken = {s for s in wanted if s != used} | {used}
+    seeds, spare = [], max(taken) + 1
+    for s in wanted:
+        if s == used:
+            while spare in taken:
+                spare += 1
+            s = spare
+            taken.add(s)
+        seeds.append(s)
+    return seeds, (f"search.confirm.seeds {wanted} include the rungs' seed {used} "
+                   f"(training.seeds[0]); the confirm run uses seeds {seeds} instead")
+
+
+def confirm_config(cfg: Config, candidates: list[str]) -> Config:
+    c = cfg.search.confirm
+    return derived_config(cfg, {
+        "name": f"{cfg.name}-confirm", "model.activations": [*c.baselines, *candidates],
+        "training.epochs": c.epochs or cfg.training.epochs,
+        "training.seeds": confirm_seeds(cfg)[0],
+        "data.limit_train": c.limit_train or cfg.data.limit_train,
+        "output.dir": str(cfg.out_dir / "confirm")})
+
+
+def refuse_test_selection(cfg: Config) -> None:
+    """A search selects on its validation data: with data.validation test that is the test set
+    the confirm run reports, so a winner's test score would be chosen, not measured."""
+    if cfg.data.validation == "test" and not cfg.search.allow_test_selection:
+        raise UserError("a search selects candidates on the validation data, and "
+                        "data.validation is test: set data.validation: split (the confirm run "
+                        "then tests on unseen images), or search.allow_test_selection: true")
+
+
+def rung_objective(history: pd.DataFrame, cfg: Config) -> float | None:
+    """The objective on the validation data of a rung's trial: its last or best epoch; None
+    when the loss was not finite or the column is missing."""
+    column = f"val_{cfg.objective.metric}"
+    if history.empty or column not in history or "loss" not in history:
+        return None
+    values = history[column].astype(float)
+    if not np.isfinite(history["loss"].astype(float)).all() or not values.notna().any():
+        return None
+    if cfg.search.score == "last":
+        value = float(values.iloc[-1])
+    else:
+        value = float(values.max() if cfg.objective.direction == "max" else values.min())
+    return value if math.isfinite(value) else None
+
+
+def oriented(objective: float | None, direction: str) -> float | None:
+    """Higher is better: a minimised objective is negated."""
+    if objective is None:
+        return None
+    return objective if direction == "max" else -objective
+
+
+def prepare_rung(results: ResultsDir, cfg: Config) -> None:
+    """Claim a rung folder. Its config.yaml lists every candidate that entered the rung (it grows
+    batch by batch), so `actsearch plot` and `load_results` read it as any results folder; the
+    rest of the config must match what trained the folder so far."""
+    path = results.root / "config.yaml"
+    new = cfg.to_dict()
+    if path.is_file():
+        old = yaml.safe_load(path.read_text()) or {}
+        any_one = ["relu"]  # the candidates differ by design; the rest must match
+        strip = {"model": {**(old.get("model") or {}), "activations": any_one}}
+        if not same_experiment({**old, **strip},
+                               {**new, "model": {**new["model"], "activations": any_one}}):
+            raise UserError(f"{results.root} was trained with another config; use --out DIR")
+    else:
+        results.save_environment({"search_rung": cfg.name})
+    write_atomic(path, yaml.safe_dump(new, sort_keys=False))

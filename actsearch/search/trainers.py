@@ -1,0 +1,166 @@
+"""How a rung's candidates are trained: two implementations of one small interface.
+
+`train(k, members, on_result)` trains the candidates `members` (records of
+actsearch.search.state) at rung k from scratch with the rung's config and calls
+`on_result(index, run)` once per candidate as soon as its run is known; a candidate whose
+training raised is reported failed with the reason, and the others go on.
+
+- `EngineTrainer`: the batch engine (actsearch.search.engine.train_candidates): K candidates
+  in one compiled program, nothing written but the search's database. The default wherever
+  `engine_unsupported` says nothing.
+- `FolderTrainer`: each rung an ordinary results folder, `<out>/search/rung<k>`, trained by the
+  configured executor (local, fused, ray), so each candidate also has its history CSV and
+  record there. The fallback, and what Ray uses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pandas as pd
+
+from actsearch.activations import display_name
+from actsearch.config import Config
+from actsearch.data import Dataset
+from actsearch.errors import UserError
+from actsearch.executors import Log, get_executor
+from actsearch.expressions import parse
+from actsearch.search.rungs import prepare_rung, rung_config, rung_seed
+from actsearch.search.state import CandidateRecord
+from actsearch.storage import ResultsDir
+from actsearch.trials import Status, Trial
+
+
+@dataclass
+class RungRun:
+    """One candidate's training at one rung (the fields of the engine's CandidateRun)."""
+
+    history: pd.DataFrame  # per epoch: epoch (from 1), loss, <metrics>, val_loss, val_<metrics>
+    status: str  # ok, diverged or failed
+    diverged_epoch: int | None = None
+    error: str | None = None
+
+
+OnResult = Callable[[int, RungRun], None]
+DataOf = Callable[[int | None], Dataset]  # the data set limited to N training images
+# every candidate that entered rung k so far, the members now training included
+Entered = Callable[[int, list[CandidateRecord]], list[str]]
+
+
+def one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}{': ' + text[0] if text else ''}"
+
+
+class FolderTrainer:
+    """Path 1: a rung is a results folder trained by `cfg.execution.executor`."""
+
+    name = "folder"
+
+    def __init__(self, cfg: Config, data_of: DataOf, entered: Entered, log: Log):
+        self.cfg, self.data_of, self.entered, self.log = cfg, data_of, entered, log
+        self.executor = get_executor(cfg.execution.executor)
+
+    def train(self, k: int, members: list[CandidateRecord], on_result: OnResult) -> None:
+        cfg = rung_config(self.cfg, k, self.entered(k, members))
+        results = ResultsDir(cfg.out_dir)
+        prepare_rung(results, cfg)
+        seed = rung_seed(self.cfg)
+        trials = [Trial(display_name(c.text), seed, index=j, total=len(members))
+                  for j, c in enumerate(members, start=1)]
+        by_id = {t.id: c for t, c in zip(trials, members, strict=True)}
+        reported: set[str] = set()
+
+        def report(trial_id: str, run: RungRun) -> None:
+            reported.add(trial_id)
+            on_result(by_id[trial_id].index, run)
+
+        def collect(message: str) -> None:  # the executor logs right after saving each record
+            for trial_id in by_id:
+                if trial_id in reported:
+                    continue
+                saved = results.load_record(trial_id)
+                if saved is not None:
+                    report(trial_id, RungRun(history_of(results, trial_id), str(saved.status),
+                                             saved.diverged_epoch, saved.error))
+
+        data = self.data_of(cfg.data.limit_train)
+        pending = trials
+        while pending:  # each pass reports at least one candidate
+            try:
+                self.executor.run(pending, cfg, data, results, verbose=0, log=collect)
+                collect("")
+                for trial in pending:
+                    if trial.id not in reported:
+                        report(trial.id, RungRun(pd.DataFrame(), str(Status.FAILED),
+                                                 error="the executor left no record"))
+            except Exception as exc:  # noqa: BLE001 - one candidate's failure, not the search's
+                collect("")
+                culprit = next((t for t in pending if t.id not in reported), None)
+                if culprit is None:
+                    raise
+                report(culprit.id, RungRun(history_of(results, culprit.id), str(Status.FAILED),
+                                           error=one_line(exc)))
+            pending = [t for t in pending if t.id not in reported]
+
+
+def history_of(results: ResultsDir, trial_id: str) -> pd.DataFrame:
+    try:
+        return results.load_history(trial_id)
+    except (OSError, ValueError):  # a failed trial may have left no readable history
+        return pd.DataFrame()
+
+
+class EngineTrainer:
+    """Path 2: the batch engine trains a rung's candidates together, writing no files."""
+
+    name = "engine"
+
+    def __init__(self, cfg: Config, data_of: DataOf, train_candidates, log: Log):
+        self.cfg, self.data_of, self.log = cfg, data_of, log
+        self.train_candidates = train_candidates
+
+    def train(self, k: int, members: list[CandidateRecord], on_result: OnResult) -> None:
+        cfg = rung_config(self.cfg, k, [c.text for c in members])
+        data = self.data_of(cfg.data.limit_train)
+        runs = self.train_candidates([parse(c.text) for c in members], cfg, data,
+                                     rung_seed(self.cfg), log=lambda message: None)
+        for record, run in zip(members, runs, strict=True):
+            on_result(record.index, RungRun(run.history, str(run.status), run.diverged_epoch,
+                                            run.error))
+
+
+def engine_reason(cfg: Config) -> tuple[str | None, object | None]:
+    """(why the batch engine cannot train this search, or None; its train_candidates)."""
+    if cfg.execution.executor == "ray":
+        return "execution.executor ray trains each rung as a results folder on its workers", None
+    try:
+        from actsearch.search.engine import engine_unsupported, train_candidates
+    except ImportError:
+        return "the batch engine (actsearch.search.engine) is not part of this build", None
+    for k in range(len(cfg.search.rungs)):
+        reason = engine_unsupported(rung_config(cfg, k, ["relu"]))
+        if reason:
+            return reason, None
+    return None, train_candidates
+
+
+def choose_trainer(cfg: Config, data_of: DataOf, entered: Entered, log: Log,
+                   path: str | None = None) -> FolderTrainer | EngineTrainer:
+    """The engine wherever it applies (no flag); otherwise one line says why, and each rung
+    trains as a results folder with the configured executor. `path` "folder" asks for the
+    folder path whatever applies (the Python API's, for tests and comparisons)."""
+    if path not in (None, "folder", "engine"):
+        raise UserError(f"search trainer must be folder or engine, got {path!r}")
+    reason, train_candidates = engine_reason(cfg)
+    if path == "folder":
+        reason = "the folder path was asked for"
+    elif path == "engine" and reason is not None:
+        raise UserError(f"the batch engine cannot train this search: {reason}")
+    if reason is None:
+        log("search: each batch trains in the batch engine (several candidates per program)")
+        return EngineTrainer(cfg, data_of, train_candidates, log)
+    log(f"search: not the batch engine: {reason}; each rung trains as a results folder with "
+        f"execution.executor {cfg.execution.executor}")
+    return FolderTrainer(cfg, data_of, entered, log)
