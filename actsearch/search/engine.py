@@ -438,17 +438,26 @@ def _program_key(cfg: Config, data: Dataset, k: int, units: int) -> tuple:
 
 
 def batch_size_for(cfg: Config, data: Dataset, wanted: int) -> int:
-    """K: at most MAX_K and `wanted`, and as many copies as MEMORY_MB holds by an estimate
-    of one copy (weights, gradients, two Adam slots and the initial copy: 5 x 4 bytes per
-    parameter; three float32 copies of every layer's output for the batch)."""
-    probe = Program._build(cfg, data, _factory(
-        lambda options, name: keras.layers.Activation("linear", name=name), cfg))
-    params = probe.count_params()
-    outputs = sum(int(np.prod(layer.output.shape[1:])) for layer in probe.layers
-                  if hasattr(layer, "output"))
-    per_copy = 20 * params + 12 * outputs * cfg.training.batch_size
-    fits = max(1, int(MEMORY_MB * 2**20 // per_copy))
-    return max(1, min(MAX_K, wanted, fits))
+    """K: the smallest power of two holding `wanted` (so a short batch reuses a program, its
+    spare copies repeating a candidate, instead of compiling one of its own), at most MAX_K
+    and as many copies as MEMORY_MB holds by an estimate of one copy (weights, gradients, two
+    Adam slots and the initial copy: 5 x 4 bytes per parameter; three float32 copies of every
+    layer's output for a batch)."""
+    key = (repr(cfg.model), cfg.training.batch_size, tuple(data.input_shape),
+           data.num_classes)
+    if key not in _FITS:
+        act = _factory(lambda options, name: keras.layers.Activation("linear", name=name), cfg)
+        probe = Program._build(cfg, data, act)
+        params = probe.count_params()
+        outputs = sum(int(np.prod(layer.output.shape[1:])) for layer in probe.layers
+                      if hasattr(layer, "output"))
+        per_copy = 20 * params + 12 * outputs * cfg.training.batch_size
+        _FITS[key] = max(1, int(MEMORY_MB * 2**20 // per_copy))
+    k = 1 << max(0, wanted - 1).bit_length()
+    return max(1, min(MAX_K, k, _FITS[key]))
+
+
+_FITS: dict[tuple, int] = {}  # copies that fit MEMORY_MB, per network and batch size
 
 
 # --- the entry point ----------------------------------------------------------------------------
@@ -478,7 +487,7 @@ def train_candidates(trees: list[Expr | Candidate], cfg: Config, data: Dataset, 
             chunk = members[start:start + k]
             _run_guarded([i for i, _ in chunk], runs, trees, cfg, data, seed, log,
                          lambda chunk=chunk, units=units, k=k: _genome_runs(
-                             [g for _, g in chunk], cfg, data, seed, k, units))
+                             [g for _, g in chunk], cfg, data, seed, k, units, log))
     if direct:
         k = batch_size_for(cfg, data, len(direct))
         for start in range(0, len(direct), k):
@@ -490,10 +499,12 @@ def train_candidates(trees: list[Expr | Candidate], cfg: Config, data: Dataset, 
 
 
 def _genome_runs(genomes: list[Genome], cfg: Config, data: Dataset, seed: int, k: int,
-                 units: int) -> list[CandidateRun]:
+                 units: int, log: Callable[[str], None]) -> list[CandidateRun]:
     key = _program_key(cfg, data, k, units)
     program = _PROGRAMS.get(key)
     if program is None:
+        log(f"engine: compiling a program for {k} candidates of {units} unit"
+            f"{'s' * (units > 1)} (once per process)")
         program = _PROGRAMS[key] = GenomeProgram(cfg, data, k, units, seed)
     program.load(genomes, seed, data)
     return program.fit(data, seed, cfg.training.epochs)[:len(genomes)]
