@@ -77,6 +77,7 @@ def engine_only(args) -> None:
     print(f"{cpu_model()}, {os.cpu_count()} CPUs; {args.model}, {len(data.x_train)} train / "
           f"{len(data.x_val)} validation images, batches of {args.batch}", flush=True)
     checkpoints = {c for c in (100, 1000, 10000, 100000) if c <= args.candidates}
+    checkpoints |= set(range(args.every, args.candidates, args.every or args.candidates))
     checkpoints.add(args.candidates)
     done, statuses, started, last = 0, {}, time.time(), (0, cpu_seconds())
     candidates = []
@@ -176,6 +177,7 @@ def main() -> int:
     p.add_argument("--model", default="mlp")
     p.add_argument("--candidates", type=int, default=256)
     p.add_argument("--batch", type=int, default=32, help="candidates per train_candidates call")
+    p.add_argument("--every", type=int, default=0, help="also print after every N candidates")
     p.add_argument("--floor", type=int, default=0, help="candidates timed for the floor")
     p.add_argument("--seed", type=int, default=0, help="the candidates drawn")
     p.add_argument("--data", default=str(DEFAULT_DATA))
