@@ -20,9 +20,9 @@ LAYERS = [
      "reporting.plots", "reporting.diagnostic_plots", "reporting.activation_plots",
      "reporting.report", "reporting.search_report"],
     ["checks", "experiment"],
-    ["search", "search.space", "search.evolution", "search.state", "search.promotion",
-     "search.rungs", "search.trainers", "search.progress", "search.outputs", "search.parallel",
-     "search.loop"],
+    ["search", "search.space", "search.engine", "search.evolution", "search.state",
+     "search.promotion", "search.rungs", "search.trainers", "search.progress", "search.outputs",
+     "search.parallel", "search.loop"],
     ["api", "cli", "__main__"],
 ]
 LAYER_OF = {module: i for i, layer in enumerate(LAYERS) for module in layer}

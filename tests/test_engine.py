@@ -1,0 +1,111 @@
+"""The batched candidate engine trains each candidate as `actsearch run` trains its expression
+(same seed, same batch order), K at a time in one program, and a new batch of genomes of the
+same shape retraces nothing. Dropout is absent from the mlp: masks differ by design."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import tiny_config, write_config
+
+from actsearch.cli import main
+from actsearch.config import config_from_dict
+from actsearch.data import load_dataset
+from actsearch.errors import UserError
+from actsearch.expressions import canonical, parse
+from actsearch.search import engine
+from actsearch.search.space import Candidate, CoreUnit, UnaryChoice
+
+SEED = 3
+
+
+def _unit(binary, left, right):
+    return Candidate((CoreUnit(binary, UnaryChoice(*left), UnaryChoice(*right)),))
+
+
+OK = [_unit("add", ("tanh",), ("relu",)),
+      _unit("sigmoid_mul", ("scale", "beta"), ("x",)),  # x * sigmoid(beta * x): learnable
+      _unit("div", ("sin",), ("shift", 1.5))]
+BLOWUP = _unit("mul", ("cube",), ("cube",))  # x**6 through 3 layers: inf, then a NaN loss
+NOT_A_GENOME = canonical(parse("x * tanh(softplus(x))"))  # trained by its own ExpressionActivation
+
+
+def _cfg(out, **training):
+    """A fast learning rate, so a learnable beta moves far enough to show in the losses."""
+    return tiny_config(out, model={"architecture": "mlp", "depth": 3, "width": 16},
+                       data={"validation": "split", "limit_train": 320},
+                       training={"epochs": 2, "batch_size": 32, "seeds": [SEED],
+                                 "optimizer": {"learning_rate": 0.02}, **training})
+
+
+def _run_histories(tmp_path, texts):
+    """What `actsearch run` (local executor) writes for these expressions."""
+    raw = _cfg(tmp_path / "run")
+    raw["model"]["activations"] = texts
+    assert main(["run", str(write_config(tmp_path / "run.yaml", raw)), "--quiet"]) == 0
+    summary = pd.read_csv(tmp_path / "run" / "summary.csv")
+    out = {}
+    for _, row in summary.iterrows():
+        history = pd.read_csv(tmp_path / "run" / "histories" / f"{row['trial']}.csv")
+        out[row["activation"]] = (row["status"], history)
+    return out
+
+
+@pytest.mark.slow
+def test_engine_histories_match_actsearch_run_and_the_diverged_one_is_marked(tmp_path):
+    texts = [c.text for c in OK] + [BLOWUP.text, NOT_A_GENOME]
+    expected = _run_histories(tmp_path, texts)
+    cfg = config_from_dict(_cfg(tmp_path / "engine"))
+    data = load_dataset(cfg.data)
+    # trees (looked up as genomes), one Candidate as it is, one expression outside the space
+    given = [OK[0].tree, OK[1], OK[2].tree, BLOWUP.tree, parse(NOT_A_GENOME)]
+    fixed = _unit("sigmoid_mul", ("scale", 1.0), ("x",))  # beta's start, never trained
+    *runs, fixed_run = engine.train_candidates([*given, fixed], cfg, data, SEED,
+                                               log=lambda _: None)
+    assert len(runs) == len(texts)
+    # beta was trained: its history leaves the one of the same function with beta fixed by
+    # more than the tolerance below, so the match with `actsearch run` shows beta trained
+    gap = np.abs(runs[1].history["loss"] - fixed_run.history["loss"]).max()
+    assert gap > 2e-4, gap
+    blown = runs[3]
+    assert expected[BLOWUP.text][0] == "diverged"
+    assert blown.status == "diverged" and blown.diverged_epoch == 1
+    assert not math.isfinite(blown.history["loss"].iloc[-1])
+    for text, run in zip(texts, runs, strict=True):
+        if text == BLOWUP.text:
+            continue
+        status, history = expected[text]
+        assert status == "ok" and run.status == "ok", text
+        assert list(run.history["epoch"]) == [1, 2]
+        columns = [c for c in history.columns if c != "seconds"]
+        assert set(columns) <= set(run.history.columns), text
+        np.testing.assert_allclose(run.history[columns].to_numpy(float),
+                                   history[columns].to_numpy(float), rtol=2e-4, atol=2e-5,
+                                   err_msg=text)
+
+
+@pytest.mark.slow
+def test_a_second_batch_of_the_same_shape_retraces_nothing(tmp_path):
+    cfg = config_from_dict(_cfg(tmp_path, epochs=1))
+    data = load_dataset(cfg.data)
+    first = engine.train_candidates([c.tree for c in OK], cfg, data, SEED, log=lambda _: None)
+    traces = dict(engine.TRACES), engine._genome_function.experimental_get_tracing_count()
+    others = [_unit("max", ("sin",), ("x",)), _unit("mul", ("erf",), ("scale", 2.0)),
+              _unit("sub", ("softplus",), ("const", 0.5))]
+    second = engine.train_candidates(others, cfg, data, SEED, log=lambda _: None)
+    assert (dict(engine.TRACES), engine._genome_function.experimental_get_tracing_count()) \
+        == traces
+    assert traces[0]["epoch"] >= 1
+    # the program really took the new functions: different candidates, different losses
+    assert all(r.status == "ok" for r in first + second)
+    assert len({round(r.history["loss"].iloc[0], 6) for r in first + second}) == 6
+
+
+def test_unsupported_settings_are_named_in_one_line(tmp_path):
+    cfg = config_from_dict(_cfg(tmp_path, shuffle="once"))
+    reason = engine.engine_unsupported(cfg)
+    assert reason is not None and "shuffle" in reason and "\n" not in reason
+    assert engine.engine_unsupported(config_from_dict(_cfg(tmp_path))) is None
+    with pytest.raises(UserError, match="shuffle"):
+        engine.train_candidates([OK[0].tree], cfg, load_dataset(cfg.data), SEED)
