@@ -26,6 +26,7 @@ from actsearch.data import Dataset
 from actsearch.errors import UserError
 from actsearch.executors import Log, get_executor
 from actsearch.expressions import parse
+from actsearch.search.engine import engine_unsupported, train_candidates
 from actsearch.search.rungs import prepare_rung, rung_config, rung_seed
 from actsearch.search.state import CandidateRecord
 from actsearch.storage import ResultsDir
@@ -117,33 +118,28 @@ class EngineTrainer:
 
     name = "engine"
 
-    def __init__(self, cfg: Config, data_of: DataOf, train_candidates, log: Log):
+    def __init__(self, cfg: Config, data_of: DataOf, log: Log):
         self.cfg, self.data_of, self.log = cfg, data_of, log
-        self.train_candidates = train_candidates
 
     def train(self, k: int, members: list[CandidateRecord], on_result: OnResult) -> None:
         cfg = rung_config(self.cfg, k, [c.text for c in members])
         data = self.data_of(cfg.data.limit_train)
-        runs = self.train_candidates([parse(c.text) for c in members], cfg, data,
-                                     rung_seed(self.cfg), log=lambda message: None)
+        runs = train_candidates([parse(c.text) for c in members], cfg, data,
+                                rung_seed(self.cfg), log=lambda message: None)
         for record, run in zip(members, runs, strict=True):
             on_result(record.index, RungRun(run.history, str(run.status), run.diverged_epoch,
                                             run.error))
 
 
-def engine_reason(cfg: Config) -> tuple[str | None, object | None]:
-    """(why the batch engine cannot train this search, or None; its train_candidates)."""
+def engine_reason(cfg: Config) -> str | None:
+    """Why the batch engine cannot train this search, or None."""
     if cfg.execution.executor == "ray":
-        return "execution.executor ray trains each rung as a results folder on its workers", None
-    try:
-        from actsearch.search.engine import engine_unsupported, train_candidates
-    except ImportError:
-        return "the batch engine (actsearch.search.engine) is not part of this build", None
+        return "execution.executor ray trains each rung as a results folder on its workers"
     for k in range(len(cfg.search.rungs)):
         reason = engine_unsupported(rung_config(cfg, k, ["relu"]))
         if reason:
-            return reason, None
-    return None, train_candidates
+            return reason
+    return None
 
 
 def choose_trainer(cfg: Config, data_of: DataOf, entered: Entered, log: Log,
@@ -153,14 +149,14 @@ def choose_trainer(cfg: Config, data_of: DataOf, entered: Entered, log: Log,
     folder path whatever applies (the Python API's, for tests and comparisons)."""
     if path not in (None, "folder", "engine"):
         raise UserError(f"search trainer must be folder or engine, got {path!r}")
-    reason, train_candidates = engine_reason(cfg)
+    reason = engine_reason(cfg)
     if path == "folder":
         reason = "the folder path was asked for"
     elif path == "engine" and reason is not None:
         raise UserError(f"the batch engine cannot train this search: {reason}")
     if reason is None:
         log("search: each batch trains in the batch engine (several candidates per program)")
-        return EngineTrainer(cfg, data_of, train_candidates, log)
+        return EngineTrainer(cfg, data_of, log)
     log(f"search: not the batch engine: {reason}; each rung trains as a results folder with "
         f"execution.executor {cfg.execution.executor}")
     return FolderTrainer(cfg, data_of, entered, log)
