@@ -24,8 +24,14 @@ start (its gradient is zero). Expressions that are not genomes of the space (a
 ExpressionActivation, traced once per call.
 
 What a rung needs and nothing else: the validation pass each epoch, no test set, no files,
-no diagnostics. Dropout masks differ from separate runs (as in the fused executor).
-K is min(len(trees), MAX_K, what fits MEMORY_MB; see batch_size_for).
+no diagnostics. Dropout masks differ from separate runs (as in the fused executor). K is a
+power of two, at most MAX_K and what MEMORY_MB holds (batch_size_for).
+
+For the loop: pass space.Candidate objects where you have them (their genome is used as
+it is; a bare tree is looked up among the one-unit genomes of the full space, and anything
+else takes the traced path); check engine_unsupported(cfg) once and keep the current path
+where it names a reason (train_candidates raises it as a UserError); keep calling in one
+process, since the compiled programs stay cached here (about 45 CPU-s for the mlp's first).
 """
 
 from __future__ import annotations
