@@ -450,8 +450,8 @@ class GenomeProgram(Program):
             for variable, value in zip(variables, (genome.ops, genome.values, genome.betas),
                                        strict=True):
                 variable.assign(value)
-        spare = _genome_variables(self.units)
-        self.reset(seed, lambda: self._build(self.cfg, data, self._act(spare)))
+        self.reset(seed, lambda: self._build(self.cfg, data,
+                                             self._act(_genome_variables(self.units))))
 
 
 _PROGRAMS: dict[tuple, GenomeProgram] = {}
