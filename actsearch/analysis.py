@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 
 from actsearch.config import Config, Point, sweep_points
-from actsearch.statistics import aggregate, compare_to_best
+from actsearch.statistics import aggregate, compare_to_best, ranking_order
 from actsearch.storage import ResultsDir
 from actsearch.trials import Status, Trial
 
@@ -120,9 +120,11 @@ def per_point(points: list[Point], frame: pd.DataFrame,
 
 def rank_activations(cfg: Config, summary: pd.DataFrame) -> pd.DataFrame:
     """Per activation over seeds (and per sweep point: one block each, ranked within it):
-    mean, std, 95% CI of the objective on the test set, the test loss and the best
-    validation value; ranked by the objective; each compared with the best of its point
-    (paired or Welch t-test, Holm-adjusted p-value, effect size)."""
+    mean, std, 95% CI of the objective on the test set over finished seeds, the test loss and
+    the best validation value, the diverged and pruned counts; ranked by
+    statistics.ranking_order (a diverged or pruned seed counts as the worst outcome); each
+    compared with the best of its point (exact sign-flip or rank-sum permutation test,
+    Holm-adjusted p-value, the smallest p the seeds allow, effect size)."""
     return per_point(sweep_points(cfg), summary, lambda rows: _rank(cfg, rows))
 
 
@@ -132,15 +134,19 @@ def _rank(cfg: Config, summary: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame()
     metric = cfg.objective.metric
     columns = list(dict.fromkeys([score, "test_loss", f"best_val_{metric}"]))
-    table = aggregate(summary, columns)
-    table = table.sort_values(f"{score}_mean", ascending=cfg.objective.direction == "min",
-                              na_position="last")
-    table.insert(0, "rank", range(1, len(table) + 1))
     higher = cfg.objective.direction == "max"
+    order = ranking_order(summary, score, higher)
+    table = aggregate(summary, columns).merge(order[["activation", "ranking_mean"]],
+                                              on="activation", how="left")
+    position = {name: i for i, name in enumerate(order["activation"])}
+    table = table.assign(_at=[position.get(a, len(position)) for a in table["activation"]])
+    table = table.sort_values("_at", kind="stable").drop(columns="_at")
+    table.insert(0, "rank", range(1, len(table) + 1))
     comparisons = {c.activation: c for c in compare_to_best(summary, score, higher)}
     fields = {"diff_to_best": ("difference", 0.0), "test_vs_best": ("test", ""),
               "p_value_vs_best": ("p_value", float("nan")),
               "p_adjusted_vs_best": ("p_adjusted", float("nan")),
+              "p_floor_vs_best": ("p_floor", float("nan")),
               "effect_vs_best": ("effect_size", float("nan")), "effect_kind": ("effect", "")}
     for column, (attribute, default) in fields.items():
         table[column] = [getattr(comparisons[a], attribute) if a in comparisons else default

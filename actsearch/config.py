@@ -116,7 +116,8 @@ class ObjectiveConfig:
 @dataclass
 class PruningConfig:
     """Opt-in: stop a trial that cannot matter at an epoch's end (actsearch.pruning); it is
-    marked pruned, kept on disk and left out of the statistics. Judged on the objective."""
+    marked pruned, kept on disk and counted as the worst outcome in the statistics (never in
+    the means). Judged on the objective."""
 
     enabled: bool = False
     rules: list[str] = field(default_factory=lambda: ["median"])  # median and/or chance

@@ -16,6 +16,12 @@ Safe forms (the same in numpy and Keras, so screening sees what training will se
 - `a ** p` takes only a constant integer p with |p| <= MAX_EXPONENT; a negative p is a safe
   division 1 / a**|p|.
 - `sinc(a)` is the unnormalised sin(a)/a (1 at 0); `gauss(a)` is exp(-a^2).
+- 16-bit inputs (mixed precision: float16 on a GPU, bfloat16 on a CPU) are computed in
+  float32 and the result clipped to the 16-bit type's finite range before the cast back. In
+  float16 the guards above would not hold (e^EXP_CLIP and 1/EPS overflow its 65504, and EPS
+  is below its smallest normal number), and in either type the values would drift from the
+  float64 ones screening judged; this way they are those values rounded, or saturated at
+  +-65504 where float16 cannot hold them.
 """
 
 from __future__ import annotations
@@ -450,11 +456,22 @@ def _np_eval(tree: Expr, x: np.ndarray, params: Mapping[str, float]):
     return _NP_BINARY[tree.op](_np_eval(tree.a, x, params), _np_eval(tree.b, x, params))
 
 
+# the largest finite value of each 16-bit float type (float16: 65504)
+HALF_MAX = {"float16": 65504.0, "bfloat16": 3.3895313892515355e38}
+
+
 def evaluate_keras(tree: Expr, x, params: Mapping[str, object] | None = None):
     """The function applied to tensor `x` with keras.ops (differentiable), constants in x's
-    dtype; `params` maps parameter names to scalars or variables (default PARAM_INITIAL)."""
-    x = keras.ops.convert_to_tensor(x)
-    return _k_eval(tree, x, params or {})
+    dtype; `params` maps parameter names to scalars or variables (default PARAM_INITIAL).
+    A float16/bfloat16 `x` is computed in float32 and returned in its own dtype, clipped to
+    its finite range (module docstring)."""
+    ops = keras.ops
+    x = ops.convert_to_tensor(x)
+    dtype = keras.backend.standardize_dtype(x.dtype)
+    if dtype not in HALF_MAX:
+        return _k_eval(tree, x, params or {})
+    wide = _k_eval(tree, ops.cast(x, "float32"), params or {})
+    return ops.cast(ops.clip(wide, -HALF_MAX[dtype], HALF_MAX[dtype]), dtype)
 
 
 def _k_eval(tree: Expr, x, params: Mapping[str, object]):

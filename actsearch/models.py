@@ -8,6 +8,15 @@ and AlphaDropout). So a network built for relu and one built for selu differ onl
 activation says so. `model.architecture` names a registered builder (article_cnn, mlp,
 vgg_small) or a user's own as `module:function`; the Python API also takes the function
 itself (builder_scope). Builders that take `depth` or `width` get `model.depth`/`model.width`.
+
+The softmax output layer is float32 (`dtype="float32"`, Keras' mixed-precision guidance):
+under execution.mixed_precision the hidden layers compute in bfloat16/float16, but the
+probabilities the loss sees are float32. In bfloat16 (8 bits of mantissa) every probability
+above 0.998 is 1.0, so the article's clipped binary cross-entropy would see 1 - 1e-7 for a
+confident correct class, and its loss and gradient would not be the article's. A user's
+builder must do the same (end with `softmax_output(num_classes)`, or give its last layer
+dtype="float32"); under a mixed policy a model whose output is not float32 is refused in one
+line.
 """
 
 from __future__ import annotations
@@ -60,6 +69,13 @@ class ActivationFactory:
         return self.spec.dropout(rate, name=name)
 
 
+def softmax_output(num_classes: int, name: str = "output") -> keras.layers.Dense:
+    """The last layer of every built-in network: Dense(softmax) computed in float32 under any
+    dtype policy, so a mixed-precision network still gives the loss float32 probabilities.
+    A user's builder can end with it too."""
+    return keras.layers.Dense(num_classes, activation="softmax", name=name, dtype="float32")
+
+
 Builder = Callable[..., keras.Model]  # (act, input_shape, num_classes[, depth, width]) -> model
 
 
@@ -83,7 +99,7 @@ def article_cnn(act: ActivationFactory, input_shape: tuple[int, ...],
             layers.Dense(128, kernel_initializer=init, name="dense"),
             act("dense"),
             act.dropout(0.5, name="dropout2"),
-            layers.Dense(num_classes, activation="softmax", name="output"),
+            softmax_output(num_classes),
         ],
         name=f"article_cnn_{act.name}",
     )
@@ -99,7 +115,7 @@ def mlp(act: ActivationFactory, input_shape: tuple[int, ...], num_classes: int,
         layers += [keras.layers.Dense(width, kernel_initializer=act.kernel_initializer,
                                       name=f"dense{i}"),
                    act(f"dense{i}")]
-    layers.append(keras.layers.Dense(num_classes, activation="softmax", name="output"))
+    layers.append(softmax_output(num_classes))
     return keras.Sequential(layers, name=f"mlp_{act.name}")
 
 
@@ -122,7 +138,7 @@ def vgg_small(act: ActivationFactory, input_shape: tuple[int, ...],
                keras.layers.Dense(128, kernel_initializer=init, name="dense"),
                act("dense"),
                act.dropout(0.5, name="dropout3"),
-               keras.layers.Dense(num_classes, activation="softmax", name="output")]
+               softmax_output(num_classes)]
     return keras.Sequential(layers, name=f"vgg_small_{act.name}")
 
 
@@ -252,6 +268,12 @@ def checked_model(model: object, architecture: str, input_shape: tuple[int, ...]
     if out_shape != (num_classes,):
         raise UserError(f"{where} outputs shape {out_shape}, the data has {num_classes} classes "
                         f"(want ({num_classes},), a softmax)")
+    out_dtype = model.outputs[0].dtype if is_graph_model(model) else output.dtype
+    compute = keras.config.dtype_policy().compute_dtype
+    if compute != "float32" and keras.backend.standardize_dtype(out_dtype) != "float32":
+        raise UserError(f"{where} outputs {keras.backend.standardize_dtype(out_dtype)} under "
+                        f"execution.mixed_precision ({compute}): give its last layer "
+                        f"dtype=\"float32\" so the loss sees float32 probabilities")
     return model
 
 

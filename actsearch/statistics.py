@@ -1,18 +1,45 @@
 """How sure is the ranking? Per-activation statistics over seeds, and tests against the best.
 
-Seeds are the unit of replication: each finished (non-diverged) trial gives one number
-per activation. Intervals use Student's t (few seeds). The best activation (by mean) is
-compared with each other one by a paired t-test when their seeds pair up (same seed = same
-data order and split, so the pairing removes the seed's share of the noise), else by Welch's
-t-test (no equal-variance assumption). Because the best is tested against every other
-activation, the p-values are adjusted by Holm's step-down method (family-wise error at
-ALPHA) and only the adjusted p-value decides significance.
+Seeds are the unit of replication: each trial gives one number per activation. Which trials
+count, and how:
+- finished ("ok") trials count with their value;
+- diverged and pruned trials count as the worst outcome: ranked below every finished value
+  (tied with each other). A diverged network is useless, so leaving it out would rank an
+  activation that diverges in 2 of 5 seeds by its 3 survivors. A pruned trial was stopped
+  because it was behind its peers or at chance and has no value of a finished training (its
+  value at the pruning epoch is from a shorter training); leaving it out would drop an
+  activation's worst seeds and raise its mean, and counting its early value would mix
+  trainings of different lengths. As the worst outcome it can only lower the activation;
+- failed trials (a crash, retried by the next run) and unfinished ones do not count.
+
+Means, standard deviations and t-intervals describe the finished seeds only, with the number
+of diverged and pruned seeds beside them. The order of the ranking counts every counted seed:
+activations are ordered by the mean over their seeds with each diverged or pruned seed at the
+worst finished value at the same point (then fewer such seeds first), so an activation that
+diverges in some seeds can never outrank one that equals it everywhere else and never does.
+
+The best activation (first in that order) is compared with each other one by an exact
+permutation test on ranks, exact for few seeds and valid for any distribution:
+- seeds paired (both activations have the same counted seeds; same seed = same initial
+  weights, split and batch order): the sign-flip test on the paired differences with the
+  signed-rank statistic (the exact Wilcoxon signed-rank test, Pratt's treatment of zero
+  differences). With n seeds every one of the 2^n sign patterns is enumerated (n <= 13), so
+  p is never below 2/2^n: 0.5 with 2 seeds, 0.25 with 3, 0.0625 with 5. A worst seed is a
+  difference of infinite size, the largest rank;
+- seeds not paired (a seed failed or is missing on one side): the permutation test on the
+  pooled ranks (the exact Mann-Whitney rank-sum test), p never below 2/C(n1 + n2, n1).
+Beyond exact enumeration both draw PERMUTATIONS random permutations (fixed seed; p counts the
+observed one, so it is never 0). p-values are two-sided and adjusted by Holm's step-down
+method over the comparisons with the best (family-wise error at ALPHA); only the adjusted
+p-value decides significance. Effect sizes (d_z paired, Cohen's d unpaired) use the finished
+values and are left out when a worst seed takes part.
 
 This module computes numbers only; the sentences belong to the report.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -23,12 +50,14 @@ from scipy import stats
 from actsearch.trials import Status
 
 ALPHA = 0.05
-PAIRED = "paired t-test"
-WELCH = "Welch's t-test"
-COHENS_D = "Cohen's d"  # mean difference / pooled standard deviation (Welch)
+PAIRED = "paired sign-flip test (signed ranks)"
+UNPAIRED = "rank-sum permutation test"
+COHENS_D = "Cohen's d"  # mean difference / pooled standard deviation (unpaired)
 D_Z = "d_z"  # mean difference / standard deviation of the paired differences
-# Differences smaller than this (relative to the numbers compared) are float noise, not data.
-_RELATIVE_TOLERANCE = 1e-12
+PERMUTATIONS = 2 ** 13  # exact enumeration up to 13 paired seeds; random draws beyond
+COUNTED = (Status.OK, Status.DIVERGED, Status.PRUNED)
+WORST = (Status.DIVERGED, Status.PRUNED)  # counted as the worst outcome
+RELATIVE_DIGITS = 10  # differences below 1e-10 of the values compared are float noise
 
 
 def describe(values: np.ndarray) -> dict[str, float]:
@@ -46,15 +75,27 @@ def describe(values: np.ndarray) -> dict[str, float]:
     return {"mean": mean, "std": std, "ci95_low": float(low), "ci95_high": float(high)}
 
 
+def counted_trials(summary: pd.DataFrame, column: str) -> pd.DataFrame:
+    """The trials that take part in the comparison of `column`, with a `worst` flag:
+    finished ones with a value, and every diverged or pruned one (value or not)."""
+    if "status" not in summary or column not in summary:
+        return summary.iloc[0:0].assign(worst=pd.Series(dtype=bool))
+    status = summary["status"].astype(str)
+    worst = status.isin([str(s) for s in WORST])
+    keep = worst | ((status == str(Status.OK)) & summary[column].notna())
+    return summary[keep].assign(worst=worst[keep])
+
+
 def aggregate(summary: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
-    """One row per activation: seeds (ok trials), diverged and pruned counts, mean/std/CI
-    of each column over the ok trials."""
+    """One row per activation: seeds (finished trials), diverged and pruned counts, counted
+    (the three together), and mean/std/CI of each column over the finished trials."""
     rows = []
     for activation, group in summary.groupby("activation", sort=False):
         ok = group[group["status"] == Status.OK]
         row: dict = {"activation": activation, "seeds": len(ok),
                      "diverged": int((group["status"] == Status.DIVERGED).sum()),
                      "pruned": int((group["status"] == Status.PRUNED).sum())}
+        row["counted"] = row["seeds"] + row["diverged"] + row["pruned"]
         for col in columns:
             if col in ok:
                 for key, value in describe(ok[col].dropna().to_numpy()).items():
@@ -63,21 +104,46 @@ def aggregate(summary: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def ranking_order(summary: pd.DataFrame, column: str, higher_is_better: bool = True
+                  ) -> pd.DataFrame:
+    """Activations best first, by `ranking_mean`: the mean of `column` over counted seeds with
+    each diverged or pruned seed at the worst finished value among all activations here (NaN
+    when nothing finished); ties go to fewer worst seeds. Columns: activation, ranking_mean,
+    worst (diverged + pruned seeds)."""
+    counted = counted_trials(summary, column)
+    if counted.empty:
+        return pd.DataFrame(columns=["activation", "ranking_mean", "worst"])
+    finished = counted.loc[~counted["worst"], column].astype(float)
+    floor = (finished.min() if higher_is_better else finished.max()) if len(finished) else np.nan
+    values = counted[column].astype(float).where(~counted["worst"], floor)
+    frame = pd.DataFrame({"activation": counted["activation"], "value": values,
+                          "worst": counted["worst"].astype(int)})
+    order = frame.groupby("activation", sort=False).agg(ranking_mean=("value", "mean"),
+                                                        worst=("worst", "sum")).reset_index()
+    key = order["ranking_mean"] if higher_is_better else -order["ranking_mean"]
+    order = order.assign(_key=-key).sort_values(["_key", "worst"], na_position="last",
+                                                kind="stable")
+    return order.drop(columns="_key").reset_index(drop=True)
+
+
 @dataclass
 class Comparison:
     """The best activation against one other. Signs: positive means the best is better."""
 
     activation: str
     best: str
-    difference: float  # mean(best) - mean(activation) in the column's units, sign as above
+    difference: float  # mean(best) - mean(activation) over finished seeds, sign as above
     p_value: float  # raw two-sided p-value; NaN when untestable (fewer than 2 seeds)
     p_adjusted: float  # Holm-adjusted over all testable comparisons against the best
-    effect_size: float  # value of `effect`; NaN when the spread is zero
-    effect: str  # COHENS_D (Welch) or D_Z (paired); "" when untestable
-    test: str  # PAIRED or WELCH; "" when untestable
-    n_best: int  # seeds of the best activation used
-    n_other: int  # seeds of this activation used
-    n_pairs: int  # seeds used by the paired test; 0 for Welch
+    effect_size: float  # value of `effect`; NaN when undefined or a worst seed takes part
+    effect: str  # D_Z (paired) or COHENS_D (unpaired); "" when untestable
+    test: str  # PAIRED or UNPAIRED; "" when untestable
+    n_best: int  # counted seeds of the best activation
+    n_other: int  # counted seeds of this activation
+    n_pairs: int  # seeds used by the paired test; 0 when unpaired
+    p_floor: float = float("nan")  # the smallest p-value this test can give with these seeds
+    worst_best: int = 0  # diverged or pruned seeds of the best among those compared
+    worst_other: int = 0  # ... and of this activation
 
     @property
     def testable(self) -> bool:
@@ -89,7 +155,6 @@ class Comparison:
         return bool(self.p_adjusted < ALPHA)  # NaN (untestable) compares False
 
 
-
 @dataclass
 class RankingVerdict:
     """What the report says about the winner: who cannot be told apart from it."""
@@ -98,12 +163,18 @@ class RankingVerdict:
     indistinguishable: list[str]  # testable, not significantly different after Holm
     distinguishable: list[str]  # significantly worse than the best after Holm
     untestable: list[str]  # fewer than 2 seeds on one side: cannot be told apart either
-    test: str  # the test(s) used, e.g. "paired t-test" or "paired t-test and Welch's t-test"
+    test: str  # the test(s) used, e.g. PAIRED or "PAIRED and UNPAIRED"
     comparisons: list[Comparison]
 
     @property
     def best_group(self) -> list[str]:
         return best_group(self.comparisons, self.best)
+
+    @property
+    def p_floor(self) -> float:
+        """The smallest raw p-value any comparison here could have given (NaN: none)."""
+        floors = [c.p_floor for c in self.comparisons if c.testable]
+        return min(floors) if floors else float("nan")
 
 
 def holm(p_values: Sequence[float]) -> np.ndarray:
@@ -119,93 +190,145 @@ def holm(p_values: Sequence[float]) -> np.ndarray:
     return adjusted
 
 
-def _ok_values(summary: pd.DataFrame, column: str) -> pd.DataFrame:
-    if column not in summary:  # no trial got that far (all failed)
-        return summary.iloc[0:0]
-    return summary[summary["status"] == Status.OK].dropna(subset=[column])
+def paired_p_floor(n: int) -> float:
+    """The smallest two-sided p the sign-flip test can give with n paired seeds: 2/2^n (and
+    2/(PERMUTATIONS + 1) once it draws instead of enumerating)."""
+    if n < 1:
+        return float("nan")
+    return min(1.0, max(2.0 / 2.0 ** n, 2.0 / (PERMUTATIONS + 1) if 2 ** n > PERMUTATIONS
+                        else 0.0))
 
 
-def _best(ok: pd.DataFrame, column: str, higher_is_better: bool) -> str | None:
-    if ok.empty:
-        return None
-    means = ok.groupby("activation", sort=False)[column].mean()
-    return str(means.idxmax() if higher_is_better else means.idxmin())
+def unpaired_p_floor(n1: int, n2: int) -> float:
+    """The smallest two-sided p the rank-sum permutation test can give: 2/C(n1 + n2, n1)."""
+    if n1 < 1 or n2 < 1:
+        return float("nan")
+    splits = math.comb(n1 + n2, n1)
+    return min(1.0, max(2.0 / splits, 2.0 / (PERMUTATIONS + 1) if splits > PERMUTATIONS
+                        else 0.0))
 
 
-def _pairs(best: pd.DataFrame, other: pd.DataFrame, column: str
-           ) -> tuple[np.ndarray, np.ndarray] | None:
-    """Both activations' values in seed order, if their seeds pair up one to one (>= 2)."""
+def seeds_needed(comparisons: int, alpha: float = ALPHA) -> int:
+    """Paired seeds without which not even the clearest comparison can be significant: Holm
+    asks the smallest of `comparisons` p-values to be below alpha / comparisons."""
+    n = 1
+    while paired_p_floor(n) >= alpha / max(comparisons, 1):
+        n += 1
+    return n
+
+
+def _without_float_noise(values: np.ndarray) -> np.ndarray:
+    """Values rounded to RELATIVE_DIGITS digits of the largest finite one, so differences of
+    float noise (0.93 - 0.92 against 0.91 - 0.90) tie and are not ranked apart; +-inf stays."""
+    values = np.asarray(values, dtype=float)
+    finite = np.abs(values[np.isfinite(values)])
+    scale = float(finite.max()) if finite.size and finite.max() > 0 else 1.0
+    rounded = np.round(values / scale, RELATIVE_DIGITS) * scale
+    return np.where(np.isfinite(values), rounded, values)
+
+
+def signed_rank_p(differences: np.ndarray) -> float:
+    """Two-sided p of the sign-flip test on paired differences (signed-rank statistic); the
+    differences may be +-inf (a worst seed on one side), not NaN."""
+    d = _without_float_noise(differences)
+    signed = np.sign(d) * stats.rankdata(np.abs(d))
+    result = stats.permutation_test((signed,), _total, permutation_type="samples",
+                                    vectorized=True, n_resamples=PERMUTATIONS,
+                                    alternative="two-sided", rng=0)
+    return float(result.pvalue)
+
+
+def rank_sum_p(a: np.ndarray, b: np.ndarray) -> float:
+    """Two-sided p of the permutation test on pooled ranks (a, b may hold -inf: worst)."""
+    ranks = stats.rankdata(_without_float_noise(np.concatenate([a, b])))
+    result = stats.permutation_test((ranks[:len(a)], ranks[len(a):]), _mean_difference,
+                                    permutation_type="independent", vectorized=True,
+                                    n_resamples=PERMUTATIONS, alternative="two-sided", rng=0)
+    return float(result.pvalue)
+
+
+def _total(x: np.ndarray, axis: int) -> np.ndarray:
+    return np.sum(x, axis=axis)
+
+
+def _mean_difference(x: np.ndarray, y: np.ndarray, axis: int) -> np.ndarray:
+    return np.mean(x, axis=axis) - np.mean(y, axis=axis)
+
+
+def _goodness(frame: pd.DataFrame, column: str, sign: float) -> pd.Series:
+    """Higher is better; a worst seed is -inf."""
+    return (sign * frame[column].astype(float)).where(~frame["worst"], -np.inf)
+
+
+def _pairs(best: pd.DataFrame, other: pd.DataFrame) -> list | None:
+    """The common seeds in order, if both activations have the same counted seeds (>= 2)."""
     if "seed" not in best or "seed" not in other:
         return None
-    b, o = best.set_index("seed")[column], other.set_index("seed")[column]
-    if (b.index.hasnans or o.index.hasnans or not b.index.is_unique or not o.index.is_unique
-            or set(b.index) != set(o.index) or len(b) < 2):
+    b, o = best["seed"], other["seed"]
+    if (b.hasnans or o.hasnans or not b.is_unique or not o.is_unique
+            or set(b) != set(o) or len(b) < 2):
         return None
-    seeds = sorted(b.index)
-    return b.loc[seeds].to_numpy(float), o.loc[seeds].to_numpy(float)
+    return sorted(b)
 
 
-def _constant_outcome(spread: float, mean_difference: float, scale: float) -> float | None:
-    """p for the degenerate case of zero spread, None otherwise. scipy gives NaN (and a
-    warning) for 0/0. Deliberate choice: no difference at all gives p = 1; a constant nonzero
-    difference gives p = 0, since every seed agrees on the sign and size."""
-    tolerance = _RELATIVE_TOLERANCE * max(scale, 1e-300)
-    if spread > tolerance:
-        return None
-    return 1.0 if abs(mean_difference) <= tolerance else 0.0
+def _paired(b: pd.Series, o: pd.Series) -> tuple[float, float]:
+    """p of the sign-flip test and d_z (NaN with a worst seed or constant differences)."""
+    with np.errstate(invalid="ignore"):
+        d = np.array((b - o).to_numpy(float))
+    d[np.isneginf(b.to_numpy()) & np.isneginf(o.to_numpy())] = 0.0  # both worst: a tie
+    d = _without_float_noise(d)
+    effect = float("nan")
+    if np.isfinite(d).all() and np.ptp(d) > 0:
+        effect = float(d.mean() / d.std(ddof=1))
+    return signed_rank_p(d), effect
 
 
-def _paired(b: np.ndarray, o: np.ndarray, sign: float) -> tuple[float, float]:
-    """p-value and d_z of a paired t-test; d_z is NaN when the differences are constant."""
-    diffs = sign * (b - o)
-    scale = float(np.max(np.abs(np.concatenate([b, o]))))
-    p = _constant_outcome(float(np.ptp(diffs)), float(diffs.mean()), scale)
-    if p is not None:
-        return p, float("nan")
-    return float(stats.ttest_rel(b, o).pvalue), float(diffs.mean() / diffs.std(ddof=1))
-
-
-def _welch(b: np.ndarray, o: np.ndarray, sign: float) -> tuple[float, float]:
-    """p-value of Welch's t-test and Cohen's d (pooled sd); d is NaN when both are constant."""
-    diff = sign * (b.mean() - o.mean())
-    scale = float(np.max(np.abs(np.concatenate([b, o]))))
-    p = _constant_outcome(max(float(np.ptp(b)), float(np.ptp(o))), float(diff), scale)
-    if p is not None:
-        return p, float("nan")
-    pooled = np.sqrt((b.var(ddof=1) + o.var(ddof=1)) / 2)
-    return float(stats.ttest_ind(b, o, equal_var=False).pvalue), float(diff / pooled)
+def _unpaired(b: np.ndarray, o: np.ndarray) -> tuple[float, float]:
+    """p of the rank-sum permutation test and Cohen's d (NaN with a worst seed or no spread)."""
+    effect = float("nan")
+    if np.isfinite(b).all() and np.isfinite(o).all():
+        pooled = np.sqrt((b.var(ddof=1) + o.var(ddof=1)) / 2)
+        if pooled > 10.0 ** -RELATIVE_DIGITS * np.max(np.abs(np.concatenate([b, o]))):
+            effect = float((b.mean() - o.mean()) / pooled)
+    return rank_sum_p(b, o), effect
 
 
 def compare_to_best(summary: pd.DataFrame, column: str, higher_is_better: bool = True
                     ) -> list[Comparison]:
-    """The best activation (by mean of `column` over its "ok" trials) against each other one:
-    paired t-test when their seeds pair up, else Welch's; p-values Holm-adjusted together."""
-    ok = _ok_values(summary, column)
-    best = _best(ok, column, higher_is_better)
-    groups = dict(tuple(ok.groupby("activation", sort=False)))
-    if best is None or len(groups) < 2:
+    """The best activation (first in `ranking_order`) against each other one: the sign-flip
+    test when their counted seeds pair up, else the rank-sum test; p-values Holm-adjusted."""
+    counted = counted_trials(summary, column)
+    order = ranking_order(summary, column, higher_is_better)
+    if len(order) < 2:
         return []
+    best = str(order["activation"].iloc[0])
     sign = 1.0 if higher_is_better else -1.0
+    groups = dict(tuple(counted.groupby("activation", sort=False)))
     b_frame = groups[best]
-    b_all = b_frame[column].to_numpy(float)
     out = []
-    for activation, frame in groups.items():
-        if activation == best:
-            continue
-        o_all = frame[column].to_numpy(float)
-        pairs = _pairs(b_frame, frame, column)
-        if pairs is not None:
-            p, effect_size = _paired(*pairs, sign)
-            test, effect, n_pairs = PAIRED, D_Z, len(pairs[0])
-        elif len(b_all) > 1 and len(o_all) > 1:
-            p, effect_size = _welch(b_all, o_all, sign)
-            test, effect, n_pairs = WELCH, COHENS_D, 0
+    for activation in order["activation"].iloc[1:]:
+        frame = groups[activation]
+        seeds = _pairs(b_frame, frame)
+        if seeds is not None:
+            b = _goodness(b_frame.set_index("seed"), column, sign).loc[seeds]
+            o = _goodness(frame.set_index("seed"), column, sign).loc[seeds]
+            p, effect_size = _paired(b, o)
+            test, effect, n_pairs, floor = PAIRED, D_Z, len(seeds), paired_p_floor(len(seeds))
+        elif len(b_frame) > 1 and len(frame) > 1:
+            b, o = _goodness(b_frame, column, sign), _goodness(frame, column, sign)
+            p, effect_size = _unpaired(b.to_numpy(), o.to_numpy())
+            test, effect, n_pairs = UNPAIRED, COHENS_D, 0
+            floor = unpaired_p_floor(len(b), len(o))
         else:  # a single seed on one side
-            p, effect_size = float("nan"), float("nan")
+            p, effect_size, floor = float("nan"), float("nan"), float("nan")
             test, effect, n_pairs = "", "", 0
-        out.append(Comparison(str(activation), best, float(sign * (b_all.mean() - o_all.mean())),
-                              p, float("nan"), effect_size, effect, test,
-                              len(b_all), len(o_all), n_pairs))
+        finished_b = b_frame.loc[~b_frame["worst"], column].astype(float)
+        finished_o = frame.loc[~frame["worst"], column].astype(float)
+        difference = float(sign * (finished_b.mean() - finished_o.mean())) \
+            if len(finished_b) and len(finished_o) else float("nan")
+        out.append(Comparison(str(activation), best, difference, p, float("nan"),
+                              effect_size, effect, test, len(b_frame), len(frame), n_pairs,
+                              floor, int(b_frame["worst"].sum()), int(frame["worst"].sum())))
     for comparison, adjusted in zip(out, holm([c.p_value for c in out]), strict=True):
         comparison.p_adjusted = float(adjusted)
     return out
@@ -220,10 +343,11 @@ def best_group(comparisons: list[Comparison], best: str) -> list[str]:
 def ranking_verdict(summary: pd.DataFrame, column: str, higher_is_better: bool = True
                     ) -> RankingVerdict | None:
     """Who wins, who cannot be told apart from the winner, who is clearly worse; None when no
-    trial has a value in `column`."""
-    best = _best(_ok_values(summary, column), column, higher_is_better)
-    if best is None:
+    trial counts for `column`."""
+    order = ranking_order(summary, column, higher_is_better)
+    if order.empty:
         return None
+    best = str(order["activation"].iloc[0])
     comparisons = compare_to_best(summary, column, higher_is_better)
     tests = list(dict.fromkeys(c.test for c in comparisons if c.testable))
     return RankingVerdict(

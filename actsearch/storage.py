@@ -98,6 +98,9 @@ class ResultsDir:
                     f"[{', '.join(now)}]: its trials would mean something else; add values, "
                     f"not keys (or reorder them), or use --out DIR or --overwrite")
             if not same_experiment(previous, cfg.to_dict()):
+                if _changed(previous, cfg) == " (training.shuffle differs)":
+                    raise UserError(_SHUFFLE_CHANGED.format(root=self.root, **_shuffles(
+                        previous, cfg)))
                 raise UserError(
                     f"{self.root} holds results of a different config{_changed(previous, cfg)};"
                     f" use --out DIR for a new folder or --overwrite to replace them"
@@ -186,6 +189,21 @@ def _defining(raw: dict[str, Any]) -> dict[str, Any] | None:
     return strip(raw)
 
 
+_SHUFFLE_CHANGED = ("{root} was trained with training.shuffle {before}, this config has {now}: "
+                    "its remaining epochs would see other batches (folders made before "
+                    "training.shuffle existed used Keras 3's one order for the whole run); "
+                    "continue it with --set training.shuffle={before}, or use --out DIR or "
+                    "--overwrite")
+
+
+def _shuffles(previous: dict[str, Any], cfg: Config) -> dict[str, str]:
+    def text(value: Any) -> str:
+        return "false" if value is False else str(value)
+
+    before = (_with_defaults(previous) or {}).get("training", {}).get("shuffle")
+    return {"before": text(before), "now": text(cfg.training.shuffle)}
+
+
 def _changed(previous: dict[str, Any], cfg: Config) -> str:
     """` (training.epochs differs)`: the first keys that make two configs differ, if known."""
     a, b = _defining(previous), _defining(cfg.to_dict())
@@ -205,12 +223,14 @@ def _differing(a: Any, b: Any, prefix: str = "") -> list[str]:
 def _with_defaults(raw: dict[str, Any]) -> dict[str, Any] | None:
     """`raw` with every key, as a Config would have it; None if it is no valid config.
     Folders written before a key existed ran as follows, not as today's default: before
-    `training.optimizer.fused_kernel`, with Keras' own Adam update; before `objective`,
+    `training.optimizer.fused_kernel`, with Keras' own Adam update; before `training.shuffle`,
+    with Keras 3's one batch order for the whole run (`once`); before `objective`,
     restore-best and early stopping watched the validation loss."""
     raw = copy.deepcopy(raw)
     training = raw.setdefault("training", {}) or {}
     optimizer = training.setdefault("optimizer", {}) or {}
     optimizer.setdefault("fused_kernel", False)
+    training.setdefault("shuffle", "once")
     raw.setdefault("objective", {"metric": "loss", "mode": "min"})
     try:
         return config_from_dict(raw).to_dict()

@@ -135,7 +135,7 @@ def child(args: argparse.Namespace) -> int:
         sets = [f"data.path={Path(args.data).resolve()}", f"data.limit_train={args.limit}",
                 f"data.limit_test={args.test_limit}", "training.epochs=1",
                 "model.activations=[relu]", f"output.dir={tmp}/out", *args.set]
-        cfg = load_config(ROOT / "actsearch" / "configs" / "mnist.yaml", sets)
+        cfg = load_config(ROOT / "configs" / "mnist.yaml", sets)
         experiment.run_experiment(cfg, quiet=True, log=lambda message: None)
 
     inside_fit = ("probe set-up, tracing and epoch-0 pass", "probe after the epoch",

@@ -48,11 +48,13 @@ def run_cli(*args: str, env: dict | None = None, timeout: int = 300) -> subproce
                           capture_output=True, text=True, timeout=timeout)
 
 
-def kill_run_when(config: Path, ready, settle: float, timeout: float = 240,
-                  command: str = "run") -> None:
+def kill_run_when(config: Path, ready, settle: float = 0.0, timeout: float = 240,
+                  command: str = "run", env: dict | None = None) -> None:
     """Start `python -m actsearch <command> config`, wait until ready() is true, wait `settle`
-    seconds more, then SIGKILL it: a crash nothing can intercept, as a power cut."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    seconds more, then SIGKILL it: a crash nothing can intercept, as a power cut. Where the
+    moment matters, ready() should be something the run did (tests/recording_builder.py
+    pauses a run at a given batch), not a settle time."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
     proc = subprocess.Popen([sys.executable, "-m", "actsearch", command, str(config)], cwd=ROOT,
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + timeout
@@ -65,6 +67,19 @@ def kill_run_when(config: Path, ready, settle: float, timeout: float = 240,
         proc.wait()
     finally:
         proc.kill()
+
+
+RECORDING_MLP = "recording_builder:mlp"  # tests/recording_builder.py: records, can pause
+
+
+def pausing_env(records: Path, activation: str, batch: int) -> dict:
+    """The environment of a `python -m actsearch` process whose RECORDING_MLP network for
+    `activation` pauses at its `batch`-th training batch (from 1) and writes
+    `records/<activation>.paused` there: kill_run_when(..., ready=that file's is_file) then
+    kills it at that very batch, on any machine."""
+    records.mkdir(parents=True, exist_ok=True)
+    return {"ACTSEARCH_RECORD_DIR": str(records), "ACTSEARCH_PAUSE": f"{activation}:{batch}",
+            "PYTHONPATH": os.pathsep.join([str(ROOT / "tests"), os.environ.get("PYTHONPATH", "")])}
 
 
 @pytest.fixture

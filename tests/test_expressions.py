@@ -283,3 +283,47 @@ def test_screen_accepts_useful_activations(text, low, high):
 def test_screen_needs_a_real_range():
     with pytest.raises(UserError, match="range"):
         screen(parse("tanh(x)"), 2, 2)
+
+
+# --- the safe forms in 16-bit floats (mixed precision) ------------------------------------------
+
+PRIMITIVES = [f"{name}(x)" for name in UNARY_FUNCTIONS] + [
+    "x / (x - 1)", "1 / x", "x / (x * x)", "x ** 8", "x ** -8", "x ** 3", "x ** -1",
+    "exp(x) * exp(x)", "cosh(x) * sinh(x)", "log(x) / x", "max(x, 0) + min(x, 1)", "-x",
+    "x * sigmoid(beta * x)"]
+# a wide screening range (search.screen_range is usually within [-10, 10]) and the points
+# where the safe forms act: 0, just off it, and float16's smallest normal number
+RANGE_16 = np.concatenate([np.linspace(-12.0, 12.0, 481),
+                           [0.0, -0.0, 1e-6, -1e-6, 6.2e-5, -6.2e-5, 1e-3, -1e-3]])
+FINITE_MAX = {"float16": 65504.0, "bfloat16": 3.38e38}
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+@pytest.mark.parametrize("text", PRIMITIVES)
+def test_safe_forms_stay_finite_in_16_bit_floats(text, dtype):
+    """Mixed precision hands the activation float16 (GPU) or bfloat16 (CPU) inputs: the safe
+    forms must stay finite there (EXP_CLIP's e^40 and 1/EPS overflow float16's 65504) and
+    agree with the float64 values screening judged, wherever those are representable."""
+    tree = parse(text)
+    x16 = keras.ops.cast(keras.ops.convert_to_tensor(RANGE_16, dtype="float32"), dtype)
+    x_seen = keras.ops.convert_to_numpy(keras.ops.cast(x16, "float32")).astype(np.float64)
+    got = evaluate_keras(tree, x16)
+    assert keras.backend.standardize_dtype(got.dtype) == dtype
+    got = keras.ops.convert_to_numpy(keras.ops.cast(got, "float32")).astype(np.float64)
+    assert np.isfinite(got).all(), x_seen[~np.isfinite(got)][:5]
+    expected = evaluate_numpy(tree, x_seen)
+    inside = np.abs(expected) < FINITE_MAX[dtype] / 2
+    resolution = 2.0 ** -10 if dtype == "float16" else 2.0 ** -7  # relative rounding, x 2
+    tolerance = 4 * resolution * np.maximum(1.0, np.abs(expected[inside]))
+    assert np.all(np.abs(got[inside] - expected[inside]) <= tolerance)
+    assert np.all(np.abs(got[~inside]) >= FINITE_MAX[dtype] / 4)  # saturated, same sign
+    assert np.all(np.sign(got[~inside]) == np.sign(expected[~inside]))
+
+
+@pytest.mark.parametrize("text", PRIMITIVES)
+def test_safe_forms_have_finite_gradients_in_bfloat16(text):
+    x = tf.Variable(tf.cast(RANGE_16, tf.bfloat16))
+    with tf.GradientTape() as tape:
+        y = evaluate_keras(parse(text), x)
+    grad = tape.gradient(y, x)
+    assert grad is not None and np.isfinite(tf.cast(grad, tf.float32).numpy()).all()

@@ -7,7 +7,7 @@ import keras
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import ROOT, kill_run_when, tiny_config, write_config
+from conftest import RECORDING_MLP, ROOT, kill_run_when, pausing_env, tiny_config, write_config
 
 from actsearch.checks import check
 from actsearch.cli import main
@@ -109,20 +109,23 @@ def test_setups_that_couple_branches_are_refused(tmp_path, override, message):
 
 
 @pytest.mark.slow
-def test_sigkilled_fused_group_resumes_from_its_backup_with_every_epoch_once(tmp_path, capsys):
+def test_sigkilled_fused_group_resumes_from_its_backup_with_every_epoch_once(tmp_path, capsys,
+                                                                            monkeypatch):
     out = tmp_path / "out"
-    epochs = 3  # two article CNNs on 512 images: an epoch outlasts the settle time
-    cfg = tiny_config(out, model={"activations": ["relu", "elu"]}, data={"limit_train": 512},
-                      training={"epochs": epochs, "batch_size": 32},
-                      execution={"executor": "fused"})
+    epochs = 3
+    cfg = tiny_config(out, model={"architecture": RECORDING_MLP, "activations": ["relu", "elu"]},
+                      training={"epochs": epochs}, execution={"executor": "fused"})
     path = write_config(tmp_path / "c.yaml", cfg)
     first = out / "histories" / "elu-seed0.csv"
-    backed_up = out / "state" / "fused-seed0" / "backup" / "training_metadata.json"
-    kill_run_when(path, backed_up.is_file, settle=0.2)  # in the second epoch, after a backup
+    records = tmp_path / "records"  # the 6th batch (of 4 an epoch) pauses the group: epoch 2
+    kill_run_when(path, (records / "relu.paused").is_file,
+                  env=pausing_env(records, "relu", 6))
     assert not (out / "trials").exists() or not any((out / "trials").iterdir())
     killed_rows = len(pd.read_csv(first))
-    assert 1 <= killed_rows < epochs
+    assert killed_rows == 1
 
+    monkeypatch.syspath_prepend(str(ROOT / "tests"))
+    monkeypatch.setenv("ACTSEARCH_RECORD_DIR", str(records))
     capsys.readouterr()
     assert main(["run", str(path)]) == 0  # the rerun: in this process
     rerun = capsys.readouterr().out

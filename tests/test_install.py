@@ -9,6 +9,7 @@ import subprocess
 import sys
 import sysconfig
 import venv
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -29,8 +30,23 @@ def test_bundled_configs_are_in_the_package_and_load():
     configs = bundled_configs()
     assert list(configs) == BUNDLED
     for name, path in configs.items():
-        assert path.parent == ROOT / "actsearch" / "configs"
+        assert path.parent == ROOT / "configs"  # the checkout's one copy
         assert load_config(path).name == name
+
+
+def test_no_bundled_config_names_a_local_path():
+    """A user's machine has none of this project's folders: bundled configs download their
+    data (Keras' cache) or use the shipped sample; our own scripts pass data.path."""
+    for name, path in bundled_configs().items():
+        data = load_config(path).data
+        assert data.path is None and data.loader is None, name
+
+
+def test_the_cards_command_names_a_bundled_config_from_any_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no configs/ here: configs/mnist.yaml means the bundled one
+    assert resolve_config("configs/mnist.yaml") == bundled_configs()["mnist"]
+    monkeypatch.chdir(ROOT)  # in the checkout it is the file itself
+    assert resolve_config("configs/mnist.yaml") == Path("configs/mnist.yaml")
 
 
 def test_a_config_is_a_path_first_then_a_bundled_name(tmp_path, monkeypatch):
@@ -82,8 +98,9 @@ def _build_wheel(into: Path, scratch: Path) -> Path:
     """The wheel, built offline from a copy of what it is made of (so the build leaves no
     build/ or egg-info in the checkout)."""
     source = scratch / "source"
-    shutil.copytree(ROOT / "actsearch", source / "actsearch",
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    for folder in ("actsearch", "configs"):
+        shutil.copytree(ROOT / folder, source / folder,
+                        ignore=shutil.ignore_patterns("__pycache__"))
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, source / name)
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
@@ -96,6 +113,14 @@ def _build_wheel(into: Path, scratch: Path) -> Path:
 @pytest.mark.slow
 def test_wheel_runs_smoke_from_an_empty_folder_in_a_fresh_venv(tmp_path):
     wheel = _build_wheel(tmp_path / "wheels", tmp_path)
+    with zipfile.ZipFile(wheel) as zipped:
+        shipped = {name: zipped.read(name) for name in zipped.namelist()}
+    configs = {f"actsearch/configs/{p.name}": p.read_bytes()
+               for p in (ROOT / "configs").glob("*.yaml")}
+    assert configs and {k: v for k, v in shipped.items()
+                        if k.startswith("actsearch/configs/")} == configs  # byte-identical
+    modules = {p.relative_to(ROOT).as_posix() for p in (ROOT / "actsearch").rglob("*.py")}
+    assert modules <= set(shipped), sorted(modules - set(shipped))
     python = _fresh_venv_seeing_this_ones_packages(tmp_path / "venv")
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     env["PIP_NO_INDEX"] = "1"  # offline: pip may not fetch anything

@@ -79,3 +79,13 @@ def test_no_import_cycles():
     for node in graph:
         if node not in state:
             visit(node, [])
+
+
+def test_keras_internals_are_imported_only_where_used():
+    """A Keras release that moves a private module must not break `import actsearch`: keras.src
+    is imported inside the function that needs it (with a one-line fallback), never at the top
+    of a module."""
+    at_top = [f"{_module_name(p)}: {node.module}" for p in PACKAGE.rglob("*.py")
+              for node in ast.parse(p.read_text()).body
+              if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("keras.src")]
+    assert not at_top

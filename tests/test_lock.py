@@ -9,7 +9,7 @@ import time
 
 import pandas as pd
 import pytest
-from conftest import ROOT, kill_run_when, tiny_config, write_config
+from conftest import RECORDING_MLP, ROOT, kill_run_when, pausing_env, tiny_config, write_config
 
 from actsearch.cli import main
 from actsearch.lock import LOCK_NAME, results_lock
@@ -79,11 +79,14 @@ def test_a_second_run_into_a_live_folder_is_refused_and_the_first_completes(tmp_
 
 
 @pytest.mark.slow
-def test_a_killed_runs_folder_is_taken_over_without_any_flag(tmp_path):
+def test_a_killed_runs_folder_is_taken_over_without_any_flag(tmp_path, monkeypatch):
     out = tmp_path / "out"
     path = write_config(tmp_path / "c.yaml", tiny_config(
-        out, data={"limit_train": 512}, training={"epochs": 3, "batch_size": 32}))
+        out, model={"architecture": RECORDING_MLP}, training={"epochs": 3}))
     history = out / "histories" / "relu-seed0.csv"
-    kill_run_when(path, history.is_file, settle=0.2)  # in its second epoch, holding the lock
+    records = tmp_path / "records"  # paused at its 6th batch: in epoch 2, holding the lock
+    kill_run_when(path, (records / "relu.paused").is_file, env=pausing_env(records, "relu", 6))
+    monkeypatch.syspath_prepend(str(ROOT / "tests"))
+    monkeypatch.setenv("ACTSEARCH_RECORD_DIR", str(records))
     assert main(["run", str(path), "--quiet"]) == 0  # the rerun: in this process
     assert list(pd.read_csv(history)["epoch"]) == [1, 2, 3]

@@ -77,7 +77,7 @@ def test_median_rule_prunes_a_trial_behind_its_finished_peers(sweep):
     assert f"median {np.median(running):.4g}" in line
 
 
-def test_statistics_leave_pruned_trials_out_and_the_summary_says_why(sweep):
+def test_pruned_trials_count_as_worst_outside_the_means_and_the_summary_says_why(sweep):
     out, _, _ = sweep
     stats = pd.read_csv(out / "statistics.csv").set_index("activation")
     for name in (CONSTANT, ONES):
@@ -89,7 +89,9 @@ def test_statistics_leave_pruned_trials_out_and_the_summary_says_why(sweep):
     md = (out / "summary.md").read_text()
     assert f"{CONSTANT_ID} was pruned at epoch 2 (chance rule: " in md
     assert f"{ONES_ID} was pruned at epoch 2 (median rule: " in md
-    assert md.count("it is left out of the statistics") == 2
+    assert md.count("it counts as the worst outcome in the ranking and the tests, and is "
+                    "left out of the means") == 2
+    assert f"| {CONSTANT} | 0 | - | 1 pruned of 1 |" in md  # beside the (empty) mean
     assert "| 0 * x | 0 | pruned | 2 |" in md  # the trials table: seed, status, epochs
 
 

@@ -20,7 +20,7 @@ from actsearch.cli import main
 from actsearch.config import config_from_dict
 from actsearch.errors import UserError
 from actsearch.experiment import run_experiment
-from actsearch.statistics import compare_to_best
+from actsearch.statistics import PAIRED, compare_to_best
 from actsearch.trials import Trial, plan_trials, point_id, short_keys
 
 ACTIVATIONS = ["relu", "sigmoid"]
@@ -98,7 +98,7 @@ def test_statistics_rank_and_test_activations_within_each_point(swept):
         # the test against the best uses this point's seeds only (paired over seeds 0 and 1)
         (comparison,) = compare_to_best(rows, "test_categorical_accuracy")
         other = at.loc[comparison.activation]
-        assert other["test_vs_best"] == "paired t-test"
+        assert other["test_vs_best"] == PAIRED
         assert other["p_value_vs_best"] == pytest.approx(comparison.p_value, nan_ok=True)
         assert other["diff_to_best"] == pytest.approx(comparison.difference)
 

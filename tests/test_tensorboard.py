@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import tensorflow as tf
-from conftest import kill_run_when, tiny_config, write_config
+from conftest import RECORDING_MLP, ROOT, kill_run_when, pausing_env, tiny_config, write_config
 
 from actsearch.checks import check
 from actsearch.cli import main
@@ -57,19 +57,21 @@ def session_hparams(trial_dir: Path) -> list[tuple[str, dict]]:
 
 
 @pytest.mark.slow
-def test_every_epoch_is_logged_once_across_a_kill_and_resume(tmp_path, capsys):
+def test_every_epoch_is_logged_once_across_a_kill_and_resume(tmp_path, capsys, monkeypatch):
     pytest.importorskip("tensorboard")
-    # the article CNN on 512 images: 2 epochs left when killed, far longer than the poll
     out, epochs = tmp_path / "out", 4
-    cfg = tiny_config(out, data={"limit_train": 512}, training={"epochs": epochs,
-                      "batch_size": 32}, output={"tensorboard": True})
+    cfg = tiny_config(out, model={"architecture": RECORDING_MLP}, training={"epochs": epochs},
+                      output={"tensorboard": True})
     path = write_config(tmp_path / "c.yaml", cfg)
     trial_dir = out / "tensorboard" / "relu-seed0"
-    # killed the moment epoch 2 is in TensorBoard's files: its backup must be complete by then
-    kill_run_when(path, lambda: logged_epochs(trial_dir / "train") >= 2, settle=0)
+    records = tmp_path / "records"  # paused at the 2nd batch of epoch 3 (4 batches an epoch)
+    kill_run_when(path, (records / "relu.paused").is_file, env=pausing_env(records, "relu", 10))
+    assert logged_epochs(trial_dir / "train") == 2
     history = out / "histories" / "relu-seed0.csv"
     killed_rows = len(pd.read_csv(history))
-    assert 2 <= killed_rows < epochs
+    assert killed_rows == 2
+    monkeypatch.syspath_prepend(str(ROOT / "tests"))
+    monkeypatch.setenv("ACTSEARCH_RECORD_DIR", str(records))
     capsys.readouterr()
     assert main(["run", str(path)]) == 0  # the rerun: in this process
     rerun = capsys.readouterr().out

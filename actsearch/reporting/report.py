@@ -36,7 +36,14 @@ from actsearch.reporting.document import (
 from actsearch.reporting.html import render_html
 from actsearch.reporting.markdown import render_markdown
 from actsearch.reporting.plots import plot_objective_vs_keys, plot_results
-from actsearch.statistics import PAIRED, Comparison, RankingVerdict, ranking_verdict
+from actsearch.statistics import (
+    ALPHA,
+    PAIRED,
+    Comparison,
+    RankingVerdict,
+    ranking_verdict,
+    seeds_needed,
+)
 from actsearch.storage import ResultsDir
 from actsearch.trials import Status, Trial, point_id, point_label
 
@@ -90,7 +97,7 @@ def build_report(cfg: Config, root: Path, summary: pd.DataFrame, ranking: pd.Dat
             _ranking_table(ranked, cfg), *([verdict_sentence(verdict, cfg)] if verdict else [])]))
         if verdict and len(verdict.untestable) < len(verdict.comparisons):
             sections.append(Section(f"How sure is the ranking{where}?", [
-                comparison_intro(cfg),
+                comparison_intro(cfg), floor_sentence(verdict),
                 Bullets([comparison_sentence(c, _scale(cfg)) for c in verdict.comparisons])]))
     for point in points:
         rows = rows_at(diag_table, point)
@@ -178,11 +185,21 @@ def verdict_sentence(verdict: RankingVerdict, cfg: Config) -> str:
     """The ranking in plain words: who is best, and who cannot be told apart from it."""
     metric = cfg.objective.metric
     head = f"{verdict.best} has the best mean test {metric}."
+    if any(c.worst_best or c.worst_other for c in verdict.comparisons):
+        head = (f"{verdict.best} has the best mean test {metric} with each diverged or pruned "
+                f"seed counted as the worst result here.")
     if not verdict.comparisons:
         return head
     if len(verdict.untestable) == len(verdict.comparisons):
         return (f"{head} With one seed per activation no difference can be tested: run more "
                 f"seeds (training.seeds) before calling a winner.")
+    testable = [c for c in verdict.comparisons if c.testable]
+    if verdict.p_floor >= ALPHA / len(testable):
+        return (f"{head} With these seeds no comparison can be significant after Holm's "
+                f"correction (no p-value can go below {verdict.p_floor:.2g}): the order is by "
+                f"mean alone and shows no activation better than another; run at least "
+                f"{seeds_needed(len(testable))} seeds per activation (training.seeds) before "
+                f"calling a winner.")
     same = [*verdict.indistinguishable, *verdict.untestable]
     if same:
         tied = (f"{_join(same)} cannot be told apart from it ({verdict.test}, Holm-adjusted "
@@ -200,11 +217,38 @@ def _join(names: list[str]) -> str:
 
 def comparison_intro(cfg: Config) -> str:
     return (f"The best activation against each other one, on test {cfg.objective.metric} over "
-            "seeds: a paired t-test where the seeds pair up (same seed, same data order and "
-            "split), else Welch's t-test; p-values adjusted for the number of comparisons by "
-            "Holm's method, which alone decides significance at 5%. Effect size: d_z (paired: "
+            "seeds. A diverged or pruned seed counts as the worst outcome (ranked below every "
+            "finished one; the means and intervals are of the finished seeds). Where the seeds "
+            "pair up (same seed: same initial weights, split and batch order), the exact "
+            "sign-flip test on the paired differences (signed ranks); else the rank-sum "
+            "permutation test. Both are exact for few seeds and assume no distribution; "
+            "p-values are adjusted for the number of comparisons by Holm's method, which alone "
+            "decides significance at 5%. Effect size, from the finished seeds: d_z (paired: "
             "mean difference over the standard deviation of the differences) or Cohen's d "
-            "(Welch: over the pooled standard deviation).")
+            "(unpaired: over the pooled standard deviation).")
+
+
+def floor_sentence(verdict: RankingVerdict) -> str:
+    """What the number of seeds allows at best: no exact test goes below 2/2^n with n paired
+    seeds, and Holm asks the clearest of m comparisons for p < 5%/m."""
+    testable = [c for c in verdict.comparisons if c.testable]
+    if not testable:
+        return ""
+    clearest = min(testable, key=lambda c: c.p_floor)
+    seeds = (f"{clearest.n_pairs} paired seeds" if clearest.test == PAIRED
+             else f"{clearest.n_best} and {clearest.n_other} unpaired seeds")
+    m = len(testable)
+    holm_needs = ALPHA / m
+    head = f"With {seeds} no comparison can reach p < {clearest.p_floor:.2g}"
+    needed = seeds_needed(m)
+    if clearest.p_floor >= holm_needs:
+        holm = f" after Holm over {m} comparisons (p < {holm_needs:.2g} needed)" if m > 1 else ""
+        return (f"{head}, so none can be significant here{holm}: "
+                f"at least {needed} paired seeds per activation are needed before a difference "
+                f"can be shown, and more for a small one.")
+    return (f"{head}; with {m} comparison{'s' if m > 1 else ''} Holm needs p < "
+            f"{holm_needs:.2g} for the clearest one, which takes at least {needed} paired "
+            f"seeds.")
 
 
 def comparison_sentence(c: Comparison, scale: tuple[float, str] = (100.0, "pp")) -> str:
@@ -214,11 +258,16 @@ def comparison_sentence(c: Comparison, scale: tuple[float, str] = (100.0, "pp"))
     if not np.isfinite(c.p_value):
         return f"{head}, not testable (needs at least 2 seeds each)"
     seeds = f"{c.n_pairs} seeds" if c.test == PAIRED else f"{c.n_best} and {c.n_other} seeds"
+    worst = [f"{n} of {who}'s" for n, who in ((c.worst_best, c.best),
+                                              (c.worst_other, c.activation)) if n]
+    counted = (f" ({' and '.join(worst)} diverged or pruned, counted as worst)"
+               if worst else "")
     effect = "" if np.isnan(c.effect_size) else f", {c.effect} = {c.effect_size:.2f}"
     verdict = ("significant at the 5% level" if c.significant
                else f"not significant at {min(c.n_best, c.n_other)} seeds")
-    return (f"{head}, {c.test} over {seeds}{effect}, p = {c.p_value:.2g}, "
-            f"Holm-adjusted p = {c.p_adjusted:.2g}: {verdict}")
+    return (f"{head}, {c.test} over {seeds}{counted}{effect}, p = {c.p_value:.2g} "
+            f"(smallest possible {c.p_floor:.2g}), Holm-adjusted p = {c.p_adjusted:.2g}: "
+            f"{verdict}")
 
 
 DIAGNOSTICS_INTRO = (
@@ -256,10 +305,12 @@ def _trial_columns(cfg: Config, summary: pd.DataFrame) -> pd.DataFrame:
 
 def _notes(summary: pd.DataFrame) -> list[str]:
     notes = [f"{row['trial']} diverged at epoch {int(row['diverged_epoch'])} (non-finite loss) "
-             "and was stopped there; it is left out of the statistics."
+             "and was stopped there; it counts as the worst outcome in the ranking and "
+             "the tests, and is left out of the means."
              for _, row in summary[summary["status"] == Status.DIVERGED].iterrows()]
     notes += [f"{row['trial']} was pruned at epoch {int(row['pruned_epoch'])} "
-              f"({row['pruned_reason']}); it is left out of the statistics."
+              f"({row['pruned_reason']}); it counts as the worst outcome in the ranking "
+              "and the tests, and is left out of the means."
               for _, row in summary[summary["status"] == Status.PRUNED].iterrows()]
     notes += [f"{row['trial']} FAILED after {int(row['epochs'])} epoch(s) (left out of the "
               f"statistics; rerun the same command to try it again): {row['error']}"
@@ -282,11 +333,19 @@ def _ranking_table(ranking: pd.DataFrame, cfg: Config) -> Table:
         return f"{mean:.2f}" if pd.notna(mean) else "-"
 
     header = ["rank", "activation", "seeds", f"test {shown} (mean ± std [95% CI])",
-              "test loss", f"best val {shown}", "diverged"]
+              "diverged / pruned", "test loss", f"best val {shown}"]
     rows = [[str(row["rank"]), row["activation"], str(row["seeds"]), spread(row, score),
-             f"{row['test_loss_mean']:.4f}", spread(row, f"best_val_{metric}"),
-             str(row["diverged"])] for _, row in ranking.iterrows()]
+             failures(row), f"{row['test_loss_mean']:.4f}", spread(row, f"best_val_{metric}")]
+            for _, row in ranking.iterrows()]
     return Table(header, rows)
+
+
+def failures(row: pd.Series) -> str:
+    """Beside the mean: how many of the activation's counted seeds diverged or were pruned
+    (they count as the worst outcome in the order and the tests, not in the mean)."""
+    counted = int(row.get("counted", row["seeds"]))
+    parts = [f"{int(row[k])} {k}" for k in ("diverged", "pruned") if int(row.get(k, 0))]
+    return f"{' + '.join(parts)} of {counted}" if parts else f"0 of {counted}"
 
 
 def _clip_text(cfg: Config) -> str:
