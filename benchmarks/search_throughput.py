@@ -48,13 +48,13 @@ def peak_rss_mb(who: int = resource.RUSAGE_SELF) -> float:
 def rung_config(model: str, data: str, candidates: int, out: str | None = None) -> dict:
     return {
         "name": "throughput",
-        "data": {"dataset": "fashion-mnist", "path": data, "limit_train": 3000,
+        "data": {"dataset": "fashion_mnist", "path": data, "limit_train": 3000,
                  "validation": "split", "validation_split": 0.1},
         "model": {"architecture": model, "activations": ["relu"]},
         "training": {"epochs": 1, "batch_size": 128, "seeds": [0]},
         "diagnostics": {"enabled": False},
         "search": {"algorithm": "random", "candidates": candidates,
-                   "rungs": [{"epochs": 1, "limit_train": 3000}]},
+                   "rungs": [{"epochs": 1, "limit_train": 3000}], "confirm": {"top": 0}},
         "output": {"dir": out} if out else {},
     }
 
@@ -166,6 +166,8 @@ def cli(args) -> None:
         cpu = cpu_seconds(resource.RUSAGE_CHILDREN)
         tail = (proc.stdout + proc.stderr).strip().splitlines()[-3:]
         print("\n".join(tail))
+        if proc.returncode:
+            raise SystemExit(f"actsearch search failed (exit {proc.returncode})")
         print(f"actsearch search, {args.candidates} candidates ({args.model}): exit "
               f"{proc.returncode}, {cpu:.1f} CPU-s, {3600 * args.candidates / cpu:,.0f} "
               f"candidates per CPU-hour, peak RSS {peak_rss_mb(resource.RUSAGE_CHILDREN):,.0f}"

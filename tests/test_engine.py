@@ -109,3 +109,49 @@ def test_unsupported_settings_are_named_in_one_line(tmp_path):
     assert engine.engine_unsupported(config_from_dict(_cfg(tmp_path))) is None
     with pytest.raises(UserError, match="shuffle"):
         engine.train_candidates([OK[0].tree], cfg, load_dataset(cfg.data), SEED)
+
+
+def _genome_values(candidate, x, beta):
+    """The candidate's function and its derivative at x, computed from its genome as data."""
+    import tensorflow as tf
+
+    genome = engine.genome_of(candidate)
+    x = tf.constant(x, tf.float32)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = engine._genome_function(x, tf.constant(genome.ops), tf.constant(genome.values),
+                                    tf.constant(genome.betas), tf.constant(beta))
+    return y.numpy(), tape.gradient(y, x).numpy()
+
+
+def _tree_values(candidate, x, beta):
+    import tensorflow as tf
+
+    from actsearch.expressions import evaluate_keras
+
+    x = tf.constant(x, tf.float32)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = evaluate_keras(candidate.tree, x, {"beta": tf.constant(beta)})
+    return y.numpy(), tape.gradient(y, x).numpy()
+
+
+def test_every_primitive_as_data_computes_what_its_expression_computes():
+    """Each unary primitive (with a constant, with beta), each binary one, and two chained
+    units: the genome read by switch_case gives the values and slopes of the candidate's
+    tree evaluated as its ExpressionActivation evaluates it."""
+    from actsearch.search.space import BINARY, UNARY
+
+    x = np.linspace(-4.0, 4.0, 41, dtype=np.float32).reshape(1, -1)
+    candidates = []
+    for name, (_, takes) in UNARY.items():
+        for c in ((1.5, "beta") if takes else (None,)):
+            candidates.append(_unit("add", (name, c), ("tanh",)))
+    candidates += [_unit(b, ("sin",), ("shift", 0.5)) for b in BINARY]
+    candidates.append(Candidate((CoreUnit("mul", UnaryChoice("x"), UnaryChoice("sigmoid")),
+                                 CoreUnit("sub", UnaryChoice("scale", "beta"),
+                                          UnaryChoice("atan")))))
+    for candidate in candidates:
+        got, want = _genome_values(candidate, x, 1.3), _tree_values(candidate, x, 1.3)
+        for g, w in zip(got, want, strict=True):
+            np.testing.assert_allclose(g, w, rtol=1e-6, atol=1e-6, err_msg=candidate.text)

@@ -24,8 +24,14 @@ start (its gradient is zero). Expressions that are not genomes of the space (a
 ExpressionActivation, traced once per call.
 
 What a rung needs and nothing else: the validation pass each epoch, no test set, no files,
-no diagnostics. Dropout masks differ from separate runs (as in the fused executor).
-K is min(len(trees), MAX_K, what fits MEMORY_MB; see batch_size_for).
+no diagnostics. Dropout masks differ from separate runs (as in the fused executor). K is a
+power of two, at most MAX_K and what MEMORY_MB holds (batch_size_for).
+
+For the loop: pass space.Candidate objects where you have them (their genome is used as
+it is; a bare tree is looked up among the one-unit genomes of the full space, and anything
+else takes the traced path); check engine_unsupported(cfg) once and keep the current path
+where it names a reason (train_candidates raises it as a UserError); keep calling in one
+process, since the compiled programs stay cached here (about 45 CPU-s for the mlp's first).
 """
 
 from __future__ import annotations
@@ -49,6 +55,8 @@ from actsearch.data import Dataset
 from actsearch.errors import UserError
 from actsearch.expressions import (
     PARAM_INITIAL,
+    Binary,
+    Const,
     Expr,
     ExpressionActivation,
     Param,
@@ -66,8 +74,17 @@ from actsearch.training import set_precision
 MAX_K = int(os.environ.get("ACTSEARCH_ENGINE_MAX_K", "32"))  # copies per program at most
 MEMORY_MB = float(os.environ.get("ACTSEARCH_ENGINE_MEMORY_MB", "2048"))  # budget per program
 
-_UNARY_NAMES = tuple(UNARY)
-_BINARY_NAMES = tuple(BINARY)
+# The space's primitives, plus min/max with their operands the other way round: normalize()
+# sorts the operands of min and max, and where they tie, the gradient goes to the first one,
+# so the genome takes the order the candidate's expression has.
+_SWAPPED_UNARY = {"min0": lambda z, c: Binary("min", Const(0.0), z)}
+_SWAPPED_BINARY = {"max": lambda a, b: Binary("max", b, a),
+                   "min": lambda a, b: Binary("min", b, a)}
+_UNARY_TREES = {**{n: f for n, (f, _) in UNARY.items()},
+                **{f"{n}~": f for n, f in _SWAPPED_UNARY.items()}}
+_BINARY_TREES = {**BINARY, **{f"{n}~": f for n, f in _SWAPPED_BINARY.items()}}
+_UNARY_NAMES = tuple(_UNARY_TREES)
+_BINARY_NAMES = tuple(_BINARY_TREES)
 
 
 @dataclass
@@ -105,7 +122,10 @@ def engine_unsupported(cfg: Config) -> str | None:
 
 
 def _metric_fn(name: str) -> Callable | None:
-    """The per-sample function Keras averages for a metric name (None if it is not one)."""
+    """The per-sample function Keras averages for a metric name (None if it is not one, or
+    if compile would pick it by the loss, as it does for accuracy)."""
+    if name in ("accuracy", "acc"):
+        return None
     try:
         metric = keras.metrics.get(name)
     except (ValueError, TypeError):
@@ -139,24 +159,33 @@ class Genome:
 def genome_of(candidate: Candidate) -> Genome | None:
     """The candidate's genome as numbers, or None if a primitive or coefficient is unknown."""
     ops, values, betas = [], [], []
+    z: Expr = Var()
     for unit in candidate.units:
         if unit.binary not in BINARY:
             return None
-        ops.append(_BINARY_NAMES.index(unit.binary))
+        sides = []
         for choice in (unit.left, unit.right):
-            if choice.name not in UNARY:
-                return None
-            ops.append(_UNARY_NAMES.index(choice.name))
             c = choice.coefficient
-            if c == BETA:
-                values.append(PARAM_INITIAL)
-                betas.append(1.0)
-            elif c is None or isinstance(c, int | float):
-                values.append(float(c or 0.0))
-                betas.append(0.0)
-            else:
+            if choice.name not in UNARY or not (c is None or c == BETA
+                                                or isinstance(c, int | float)):
                 return None
+            tree = UNARY[choice.name][0](z, c)
+            sides.append(tree)
+            ops.append(_UNARY_NAMES.index(_named(choice.name, tree, _SWAPPED_UNARY)))
+            values.append(PARAM_INITIAL if c == BETA else float(c or 0.0))
+            betas.append(1.0 if c == BETA else 0.0)
+        z = BINARY[unit.binary](*sides)
+        ops.insert(len(ops) - 2, _BINARY_NAMES.index(_named(unit.binary, z, _SWAPPED_BINARY)))
     return Genome(tuple(ops), tuple(values), tuple(betas))
+
+
+def _named(name: str, tree: Expr, swapped: dict) -> str:
+    """`name`, or `name~` if normalize() puts the operands of this min/max the other way."""
+    if name not in swapped or not isinstance(tree, Binary):
+        return name
+    normal = normalize(tree)
+    first = canonical(normalize(tree.a))
+    return f"{name}~" if canonical(normal.a) != first else name
 
 
 @functools.cache
@@ -184,7 +213,7 @@ def as_candidate(item: Expr | Candidate) -> Candidate | None:
 
 
 def _unary_branch(name: str, z, c):
-    tree = UNARY[name][0](Var(), "c")  # the primitive's tree, its coefficient a parameter
+    tree = _UNARY_TREES[name](Var(), "c")  # the primitive's tree, its coefficient a parameter
     out = evaluate_keras(tree, z, {"c": c})
     if isinstance(tree, Param):  # `const`: the coefficient itself, as wide as z
         out = out + tf.zeros_like(z)
@@ -192,7 +221,7 @@ def _unary_branch(name: str, z, c):
 
 
 def _binary_branch(name: str, a, b):
-    tree = BINARY[name](Param("a"), Param("b"))
+    tree = _BINARY_TREES[name](Param("a"), Param("b"))
     return tf.ensure_shape(evaluate_keras(tree, a, {"a": a, "b": b}), a.shape)
 
 
@@ -421,8 +450,8 @@ class GenomeProgram(Program):
             for variable, value in zip(variables, (genome.ops, genome.values, genome.betas),
                                        strict=True):
                 variable.assign(value)
-        spare = _genome_variables(self.units)
-        self.reset(seed, lambda: self._build(self.cfg, data, self._act(spare)))
+        self.reset(seed, lambda: self._build(self.cfg, data,
+                                             self._act(_genome_variables(self.units))))
 
 
 _PROGRAMS: dict[tuple, GenomeProgram] = {}
