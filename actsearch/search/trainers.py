@@ -25,9 +25,10 @@ from actsearch.config import Config
 from actsearch.data import Dataset
 from actsearch.errors import UserError
 from actsearch.executors import Log, get_executor
-from actsearch.expressions import parse
+from actsearch.expressions import Expr, parse
 from actsearch.search.engine import engine_unsupported, train_candidates
 from actsearch.search.rungs import prepare_rung, rung_config, rung_seed
+from actsearch.search.space import Candidate
 from actsearch.search.state import CandidateRecord
 from actsearch.storage import ResultsDir
 from actsearch.trials import Status, Trial
@@ -124,11 +125,17 @@ class EngineTrainer:
     def train(self, k: int, members: list[CandidateRecord], on_result: OnResult) -> None:
         cfg = rung_config(self.cfg, k, [c.text for c in members])
         data = self.data_of(cfg.data.limit_train)
-        runs = train_candidates([parse(c.text) for c in members], cfg, data,
+        runs = train_candidates([_engine_input(c) for c in members], cfg, data,
                                 rung_seed(self.cfg), log=lambda message: None)
         for record, run in zip(members, runs, strict=True):
             on_result(record.index, RungRun(run.history, str(run.status), run.diverged_epoch,
                                             run.error))
+
+
+def _engine_input(record: CandidateRecord) -> Candidate | Expr:
+    """The candidate's genome where it has one (the engine's fast path for every shape of the
+    space), else its expression."""
+    return parse(record.text) if record.genome is None else Candidate.from_dict(record.genome)
 
 
 def engine_reason(cfg: Config) -> str | None:
