@@ -11,8 +11,9 @@ import sqlite3
 
 import pandas as pd
 import pytest
-from conftest import kill_run_when, tiny_config, write_config
+from conftest import FIXTURE, kill_run_when, tiny_config, write_config
 
+import actsearch
 from actsearch.activations import file_safe
 from actsearch.bundled import resolve_config
 from actsearch.cli import main
@@ -396,3 +397,32 @@ def test_the_batch_engine_is_the_default_and_agrees_with_the_folder_path(tmp_pat
     assert list(engine.index) == list(folder.index)
     assert engine[f"{OBJECTIVE}_rung0"].to_numpy() == pytest.approx(
         folder[f"{OBJECTIVE}_rung0"].to_numpy(), abs=1e-6)
+
+
+@pytest.mark.slow
+def test_the_default_search_config_downloads_its_data_on_a_fresh_machine(
+        tmp_path, http_server, monkeypatch, capsys):
+    """actsearch.search() with its default config (search-fashion, no local path) fetches
+    Fashion-MNIST through Keras' cache from data.origin, here a local HTTP server serving real
+    digits under Fashion-MNIST's file names; only the budget is cut down."""
+    import keras.src.backend.config as keras_config
+
+    www, origin = http_server
+    for name in ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
+                 "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
+        (www / name).write_bytes((FIXTURE / name).read_bytes())
+    home = tmp_path / "keras-home"
+    home.mkdir()
+    monkeypatch.setattr(keras_config, "_KERAS_DIR", str(home))
+    assert load_config(resolve_config("search-fashion")).data.path is None
+    outcome = actsearch.search(overrides={
+        "data.origin": origin, "data.limit_test": 100, "search.candidates": 2,
+        "search.batch": 2, "search.include": [],
+        "search.rungs": [{"epochs": 1, "limit_train": 200}],
+        "search.confirm": {"top": 1, "seeds": [1], "epochs": 1, "limit_train": 200,
+                           "baselines": ["relu"]},
+        "model.architecture": "mlp", "model.depth": 1, "model.width": 8},
+        out=tmp_path / "out", quiet=True)
+    assert list((home / "datasets" / "fashion-mnist").glob("*.gz"))  # downloaded, cached
+    board = pd.read_csv(tmp_path / "out" / "search" / "leaderboard.csv")
+    assert len(board) >= 2 and outcome.verdict
