@@ -217,7 +217,8 @@ class SearchConfig:
     algorithm: str = "evolution"  # evolution (aging evolution) or random (sampling only)
     seed: int = 0  # the sequence of candidates; training uses training.seeds[0]
     candidates: int = 24  # candidates trained in total (refused and duplicates do not count)
-    batch: int = 8  # candidates proposed and trained together (one engine program)
+    batch: int = 32  # candidates proposed and trained together (one engine program: 32 is
+    #                  the engine's largest; fewer cost nearly as much per batch)
     population_size: int = 16
     sample_size: int = 4  # tournament size
     include: list[str] = field(default_factory=list)  # expressions evaluated first

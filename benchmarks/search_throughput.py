@@ -45,7 +45,12 @@ def peak_rss_mb(who: int = resource.RUSAGE_SELF) -> float:
     return resource.getrusage(who).ru_maxrss / 1024  # Linux: kilobytes
 
 
-def rung_config(model: str, data: str, candidates: int, out: str | None = None) -> dict:
+SECOND_UNIT = {"units": 2, "second_unary": ["x", "tanh", "sigmoid", "relu"],
+               "second_binary": ["add", "mul"]}  # 94,826 distinct functions (config.py)
+
+
+def rung_config(model: str, data: str, candidates: int, out: str | None = None,
+                second_unit: bool = False) -> dict:
     return {
         "name": "throughput",
         "data": {"dataset": "fashion_mnist", "path": data, "limit_train": 3000,
@@ -53,7 +58,8 @@ def rung_config(model: str, data: str, candidates: int, out: str | None = None) 
         "model": {"architecture": model, "activations": ["relu"]},
         "training": {"epochs": 1, "batch_size": 128, "seeds": [0]},
         "diagnostics": {"enabled": False},
-        "search": {"algorithm": "random", "candidates": candidates,
+        "search": {"algorithm": "random", "candidates": candidates, "batch": 32,
+                   **({"space": SECOND_UNIT} if second_unit else {}),
                    "rungs": [{"epochs": 1, "limit_train": 3000}], "confirm": {"top": 0}},
         "output": {"dir": out} if out else {},
     }
@@ -157,7 +163,8 @@ def cli(args) -> None:
     import yaml
 
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = rung_config(args.model, args.data, args.candidates, str(Path(tmp) / "out"))
+        out = args.out or str(Path(tmp) / "out")
+        cfg = rung_config(args.model, args.data, args.candidates, out, args.second_unit)
         path = Path(tmp) / "search.yaml"
         path.write_text(yaml.safe_dump(cfg))
         started = time.time()
@@ -168,6 +175,9 @@ def cli(args) -> None:
         print("\n".join(tail))
         if proc.returncode:
             raise SystemExit(f"actsearch search failed (exit {proc.returncode})")
+        from actsearch.environment import cpu_model
+
+        print(f"{cpu_model()}, {os.cpu_count()} CPUs")
         print(f"actsearch search, {args.candidates} candidates ({args.model}): exit "
               f"{proc.returncode}, {cpu:.1f} CPU-s, {3600 * args.candidates / cpu:,.0f} "
               f"candidates per CPU-hour, peak RSS {peak_rss_mb(resource.RUSAGE_CHILDREN):,.0f}"
@@ -183,6 +193,10 @@ def main() -> int:
     p.add_argument("--floor", type=int, default=0, help="candidates timed for the floor")
     p.add_argument("--seed", type=int, default=0, help="the candidates drawn")
     p.add_argument("--data", default=str(DEFAULT_DATA))
+    p.add_argument("--second-unit", action="store_true", help="--cli: the default unit, then a "
+                   "second from 4 unary x 2 binary primitives (the default one-unit space has "
+                   "about 6,000 distinct functions, too few for 10,000 candidates)")
+    p.add_argument("--out", help="--cli: keep the search's folder here")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--engine-only", action="store_true", help="the default")
     mode.add_argument("--cli", action="store_true")
