@@ -192,3 +192,22 @@ def test_activations_command_draws_every_registered_activation(tmp_path, capsys)
     assert "Traceback" not in err
     assert err.strip().splitlines()[-1].startswith("actsearch: error: unknown activation")
     assert "did you mean gelu" in err and not (tmp_path / "bad").exists()
+
+
+def test_diagnostics_plots_take_a_sweep_over_a_text_key(tmp_path):
+    """A sweep over training.shuffle adds a text column to diagnostics.csv (as the committed
+    mnist-cpu-shuffle run did); the seed means are of the measurements only."""
+    from actsearch.reporting.diagnostic_plots import plot_diagnostics, seed_means
+
+    rows = [{"trial": f"relu-shuffle{mode}-seed{seed}", "activation": "relu",
+             "training.shuffle": mode, "seed": seed, "epoch": epoch, "layer": layer,
+             "grad_norm": 0.1 * (seed + 1), "clipped_fraction": 0.0, "dead_fraction": 0.0,
+             "inactive_fraction": 0.0, "act_mean": 0.5, "act_std": 1.0}
+            for mode in ("once",) for seed in (0, 1) for epoch in (0, 1)
+            for layer in ("dense1", "output")]
+    diag = pd.DataFrame(rows)
+    means = seed_means(diag)
+    assert len(means) == 4 and np.allclose(means["grad_norm"], 0.15)
+    assert "training.shuffle" not in means
+    written = plot_diagnostics(diag, tmp_path, tag="-shuffleonce", label="shuffle=once")
+    assert written and all(p.stat().st_size > 1000 for p in written)

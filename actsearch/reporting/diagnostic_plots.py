@@ -23,8 +23,8 @@ PERCENT = {"dead_fraction", "inactive_fraction", "clipped_fraction"}
 
 def seed_means(diag: pd.DataFrame) -> pd.DataFrame:
     """One row per (activation, layer, epoch): the mean over seeds."""
-    numeric = [c for c in diag.columns if c not in ("trial", "activation", "seed", "layer",
-                                                    "epoch")]
+    numeric = [c for c in diag.select_dtypes("number").columns  # not a sweep's text key
+               if c not in ("seed", "epoch")]
     return (diag.groupby(["activation", "layer", "epoch"], sort=False)[numeric].mean()
             .reset_index())
 
