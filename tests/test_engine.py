@@ -2,6 +2,7 @@
 (same seed, same batch order), K at a time in one program, and a new batch of genomes of the
 same shape retraces nothing. Dropout is absent from the mlp: masks differ by design."""
 
+import dataclasses
 import math
 
 import numpy as np
@@ -93,9 +94,14 @@ def test_a_second_batch_of_the_same_shape_retraces_nothing(tmp_path):
     traces = dict(engine.TRACES), engine._genome_function.experimental_get_tracing_count()
     others = [_unit("max", ("sin",), ("x",)), _unit("mul", ("erf",), ("scale", 2.0)),
               _unit("sub", ("softplus",), ("const", 0.5))]
-    second = engine.train_candidates(others, cfg, data, SEED, log=lambda _: None)
+    programs = len(engine._PROGRAMS)
+    # the search's rung config names each batch's candidates as its activations
+    rung = dataclasses.replace(cfg, model=dataclasses.replace(
+        cfg.model, activations=[canonical(c.tree) for c in others]))
+    second = engine.train_candidates(others, rung, data, SEED, log=lambda _: None)
     assert (dict(engine.TRACES), engine._genome_function.experimental_get_tracing_count()) \
         == traces
+    assert len(engine._PROGRAMS) == programs
     assert traces[0]["epoch"] >= 1
     # the program really took the new functions: different candidates, different losses
     assert all(r.status == "ok" for r in first + second)

@@ -36,6 +36,7 @@ process, since the compiled programs stay cached here (about 45 CPU-s for the ml
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import os
@@ -457,11 +458,17 @@ class GenomeProgram(Program):
 _PROGRAMS: dict[tuple, GenomeProgram] = {}
 
 
+def _network(cfg: Config) -> str:
+    """The model section without its activations: the search sets those to each batch's
+    candidates, which a program holds as data, so they must not make a new program."""
+    return repr(dataclasses.replace(cfg.model, activations=[]))
+
+
 def _program_key(cfg: Config, data: Dataset, k: int, units: int) -> tuple:
     t = cfg.training
     schedule_steps = (math.ceil(len(data.x_train) / t.batch_size), t.epochs) \
         if t.optimizer.schedule is not None else None
-    return (repr(cfg.model), t.loss, tuple(t.metrics), repr(t.optimizer), schedule_steps,
+    return (_network(cfg), t.loss, tuple(t.metrics), repr(t.optimizer), schedule_steps,
             t.batch_size, tuple(data.input_shape), data.num_classes, k, units,
             cfg.execution.mixed_precision)
 
@@ -472,8 +479,7 @@ def batch_size_for(cfg: Config, data: Dataset, wanted: int) -> int:
     and as many copies as MEMORY_MB holds by an estimate of one copy (weights, gradients, two
     Adam slots and the initial copy: 5 x 4 bytes per parameter; three float32 copies of every
     layer's output for a batch)."""
-    key = (repr(cfg.model), cfg.training.batch_size, tuple(data.input_shape),
-           data.num_classes)
+    key = (_network(cfg), cfg.training.batch_size, tuple(data.input_shape), data.num_classes)
     if key not in _FITS:
         act = _factory(lambda options, name: keras.layers.Activation("linear", name=name), cfg)
         probe = Program._build(cfg, data, act)
