@@ -64,9 +64,9 @@ def test_each_epoch_a_new_order_of_the_same_images_the_same_for_every_activation
         assert sorted(order) == images  # every image once per epoch
     assert orders[0] != orders[1] and orders[1] != orders[2] and orders[0] != orders[2]
     assert recorded(epoch, "elu") == relu  # the paired test's premise: same seed, same batches
-    assert recorded(record("again"), "relu") == relu  # same seed, same orders
-    assert recorded(record("seed1", seeds=[1]), "relu") != relu  # another seed, other orders
-    fused = record("fused", executor="fused")  # one model, one order for its branches
+    # another run and executor, the same seed: the same orders (one model, one
+    # order for its branches; test_batches checks that the order is the seed's and epoch's)
+    fused = record("fused", executor="fused")
     assert recorded(fused, "relu") == relu and recorded(fused, "elu") == relu
 
 

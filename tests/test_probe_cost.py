@@ -137,7 +137,8 @@ def test_a_folder_written_before_every_existed_resumes(tmp_path):
                                         "dead_threshold": 0.0})  # no `every`: an older folder
     (out / "config.yaml").write_text(yaml.safe_dump(old))
     (out / "env.json").write_text(json.dumps({"results_format": RESULTS_FORMAT}))
-    new = config_from_dict({**old, "diagnostics": {"enabled": True, "every": 3}})
+    new = config_from_dict({**old, "diagnostics": {"enabled": True, "every": 3},  # resumed with
+                            "training": {**old["training"], "shuffle": "once"}})  # its order
     ResultsDir(out).prepare(new, overwrite=False)  # not refused: the probe trains nothing
     assert yaml.safe_load((out / "config.yaml").read_text())["diagnostics"]["every"] == 3
 

@@ -14,10 +14,15 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from conftest import tiny_config, write_config
+from test_search import OBJECTIVE, SWISH, _board, _db, search_config
 
+from actsearch.activations import file_safe
 from actsearch.cli import main
 from actsearch.config import load_config
 from actsearch.executors.ray.faults import FAULT_HOOK
+from actsearch.expressions import canonical, fingerprint, parse
+from actsearch.search import run_search
+from actsearch.search.loop import search_config as make_config
 from actsearch.storage import ResultsDir
 
 MLP = {"architecture": "mlp", "depth": 1, "width": 16, "activations": ["relu", "elu"]}
@@ -140,3 +145,37 @@ def test_missing_ray_is_one_line_with_the_install_command(tmp_path, monkeypatch,
     # reading a Ray run's config and redrawing its report need no Ray
     ResultsDir(out).prepare(load_config(path, ["execution.executor=ray"]), overwrite=False)
     assert main(["plot", str(out)]) == 0
+
+
+@pytest.mark.slow
+def test_ray_search_keeps_batches_in_flight_and_survives_a_killed_worker(ray, tmp_path,
+                                                                        monkeypatch):
+    """Two workers, batches of 1, two in flight: the second batch starts before the first
+    ends; the worker training swish at rung 0 is SIGKILLed after its first epoch, and the
+    trial starts again on another; every result reaches evolution as it arrives."""
+    out = tmp_path / "out"
+    raw = search_config(out, include=[SWISH, "tanh(x) * x"], candidates=4, batch=1,
+                        batches_in_flight=2, confirm={"top": 0})
+    raw["execution"] = {"executor": "ray", "resources_per_trial": {"cpu": 1},
+                        "max_retries": 1}
+    monkeypatch.setenv(FAULT_HOOK, f"{file_safe(SWISH)}-seed0:1:1")
+    lines: list[str] = []
+    run_search(make_config(raw), log=lines.append)
+    board = _board(out)
+    trained = board[board["screening"] == "ok"]
+    assert len(trained) == 4 and (trained["status"] == "ok").all()
+    swish = canonical(parse(SWISH))
+    assert any(line.startswith(f"[0/1] {swish} seed 0: worker lost after epoch 1")
+               for line in lines)
+    first_done = next(i for i, line in enumerate(lines) if line.startswith("search: batch"))
+    second = canonical(parse("tanh(x) * x"))
+    started = next(i for i, line in enumerate(lines)
+                   if line.startswith(f"[0/1] {second} seed 0: started"))
+    assert started < first_done  # batch 1 was in flight while batch 0 trained
+    db = _db(out)
+    told = {fingerprint(parse(e["text"])): e["score"] for e in db.meta()["evolution"]["population"]}
+    assert all(db.batches().values())
+    db.close()
+    for _, row in trained.iterrows():
+        assert told[row["fingerprint"]] == pytest.approx(row[f"{OBJECTIVE}_rung0"])
+    assert (trained["rung_reached"] == 2).sum() >= 1  # promotion across the rung on Ray too
