@@ -27,8 +27,6 @@ import tensorflow as tf
 
 from actsearch.errors import UserError
 
-SHUFFLE_MODES = ("epoch", "once", False)  # training.shuffle
-
 
 def epoch_order(seed: int, epoch: int, n: int) -> np.ndarray:
     """The order in which epoch `epoch` (from 0) of a run with this seed visits n training

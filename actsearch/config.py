@@ -27,6 +27,7 @@ from actsearch.errors import UserError
 
 ARTICLE_ACTIVATIONS = ["sigmoid", "relu", "elu", "leaky-relu", "selu", "gelu-tanh"]
 VALIDATION_MODES = ("test", "split")
+SHUFFLE_MODES = ("epoch", "once", False)  # training.shuffle
 METRICS = ("binary_accuracy", "categorical_accuracy")
 MODES = ("max", "min")
 SEARCH_ALGORITHMS = ("evolution", "random")
@@ -452,7 +453,7 @@ def validate(cfg: Config) -> None:
         raise UserError(f"training.epochs must be at least 1, got {t.epochs}")
     if t.batch_size < 1:
         raise UserError(f"training.batch_size must be at least 1, got {t.batch_size}")
-    if t.shuffle not in ("epoch", "once", False):
+    if t.shuffle not in SHUFFLE_MODES:
         raise UserError(f"training.shuffle must be epoch (a new order every epoch), once (one "
                         f"order for the run, Keras 3's) or false (the data's order), got "
                         f"{t.shuffle!r}")

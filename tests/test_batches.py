@@ -12,7 +12,7 @@ import numpy as np
 from conftest import FIXTURE
 
 from actsearch.batches import epoch_order, fit_batches, training_batches
-from actsearch.config import DataConfig
+from actsearch.config import SHUFFLE_MODES, DataConfig
 from actsearch.data import load_dataset
 
 
@@ -82,7 +82,7 @@ def test_shuffle_epoch_trains_on_each_epochs_permutation_in_batches_of_it():
 def test_batches_are_counted_partial_last_and_not_autotuned():
     x = np.arange(230, dtype="float32").reshape(230, 1, 1, 1)
     y = {"a": np.eye(2, dtype="float32")[np.arange(230) % 2]}  # a fused model's per-output y
-    for mode in ("epoch", "once", False):
+    for mode in SHUFFLE_MODES:
         batches, _ = training_batches(x, y, 50, mode, 0, 3)
         assert int(batches.cardinality()) == 5, mode  # known, as Keras knows it for arrays
         assert [len(bx) for bx, _ in batches] == [50, 50, 50, 50, 30], mode

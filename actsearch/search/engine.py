@@ -352,9 +352,7 @@ class Program:
                 total = tf.add_n(losses)
             grads = tape.gradient(total, self.trainable)
             self.optimizer.apply(grads, self.trainable)
-            loss_sum += tf.stack(losses) * size
-            if m:
-                metric_sum += tf.stack([tf.stack(row) for row in metrics])
+            loss_sum, metric_sum = _accumulated(loss_sum, metric_sum, losses, metrics, size)
         return loss_sum, metric_sum
 
     def _validate(self, x, y):
@@ -369,9 +367,7 @@ class Program:
             xb, yb = x[step * bs:(step + 1) * bs], y[step * bs:(step + 1) * bs]
             size = tf.cast(tf.shape(xb)[0], tf.float32)
             losses, metrics = self._losses_and_metrics(xb, yb, training=False)
-            loss_sum += tf.stack(losses) * size
-            if m:
-                metric_sum += tf.stack([tf.stack(row) for row in metrics])
+            loss_sum, metric_sum = _accumulated(loss_sum, metric_sum, losses, metrics, size)
         return loss_sum, metric_sum
 
     def fit(self, data: Dataset, seed: int, epochs: int) -> list[CandidateRun]:
@@ -454,6 +450,15 @@ class GenomeProgram(Program):
         self.reset(seed, lambda: self._build(self.cfg, data,
                                              self._act(_genome_variables(self.units))))
 
+
+
+def _accumulated(loss_sum, metric_sum, losses, metrics, size):
+    """The epoch's running sums after one batch of `size` samples: each copy's mean loss
+    weighted by the batch size, and its metrics' per-sample sums (one row per copy)."""
+    loss_sum += tf.stack(losses) * size
+    if metrics and metrics[0]:
+        metric_sum += tf.stack([tf.stack(row) for row in metrics])
+    return loss_sum, metric_sum
 
 _PROGRAMS: dict[tuple, GenomeProgram] = {}
 
