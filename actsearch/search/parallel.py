@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from actsearch.activations import display_name
-from actsearch.executors.ray.driver import _Sweep, check_fits, ray_session
+from actsearch.executors.ray.driver import Sweep, check_fits, ray_session
 from actsearch.search.rungs import prepare_rung, rung_config, rung_seed
 from actsearch.search.trainers import RungRun, history_of
 from actsearch.storage import ResultsDir
@@ -34,16 +34,16 @@ def run_in_flight(search: Any) -> None:
 class _InFlight:
     def __init__(self, ray: Any, search: Any):
         self.ray, self.search = ray, search
-        self.sweeps: dict[int, tuple[_Sweep, ResultsDir]] = {}
+        self.sweeps: dict[int, tuple[Sweep, ResultsDir]] = {}
         self.running: dict[str, tuple[int, int]] = {}  # trial id at rung k -> (k, candidate)
 
-    def _sweep(self, k: int) -> tuple[_Sweep, ResultsDir]:
+    def _sweep(self, k: int) -> tuple[Sweep, ResultsDir]:
         if k not in self.sweeps:
             search = self.search
             cfg = rung_config(search.cfg, k, search.entered(k, []))
             results = ResultsDir(cfg.out_dir)
             prepare_rung(results, cfg)
-            sweep = _Sweep(self.ray, cfg, search.data(cfg.data.limit_train), results, 0,
+            sweep = Sweep(self.ray, cfg, search.data(cfg.data.limit_train), results, 0,
                            search.log)
             self.sweeps[k] = (sweep, results)
         return self.sweeps[k]

@@ -133,10 +133,10 @@ class RayExecutor(Executor):
                     results: ResultsDir, verbose: int, log: Log) -> Iterator[TrialResult]:
         with ray_session(cfg.execution, log, quiet=verbose == 0) as ray:
             check_fits(ray, cfg.execution, log)
-            yield from _Sweep(ray, cfg, data, results, verbose, log).run(trials)
+            yield from Sweep(ray, cfg, data, results, verbose, log).run(trials)
 
 
-class _Sweep:
+class Sweep:
     """The driver's loop: submit, collect epoch messages, retry lost trials, record."""
 
     def __init__(self, ray: Any, cfg: Config, data: Dataset, results: ResultsDir,
