@@ -21,8 +21,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("TF_CPU_ALLOCATOR_USE_BFC", "true")
 
 from actsearch import activations  # noqa: E402, F401  (registers custom objects with Keras)
+from actsearch.activations import activation_layer  # noqa: E402
 from actsearch.api import Results, load_results, run, search  # noqa: E402
 
-__all__ = ["Results", "load_results", "run", "search"]
+__all__ = ["Results", "activation_layer", "load_results", "run", "search"]
 
 __version__ = "0.1.0"

@@ -61,8 +61,9 @@ def _leaky_relu(options: ActivationOptions, name: str) -> keras.layers.Layer:
 def _prelu(options: ActivationOptions, name: str) -> keras.layers.Layer:
     # One learned slope per channel, started at 0.25 as He et al. (2015); Keras' default
     # start of 0 would make it a plain ReLU at initialisation.
+    conv = (name or "").startswith("conv")
     return keras.layers.PReLU(alpha_initializer=keras.initializers.Constant(0.25),
-                              shared_axes=[1, 2] if name.startswith("conv") else None, name=name)
+                              shared_axes=[1, 2] if conv else None, name=name)
 
 
 _SPECS = [
@@ -173,3 +174,14 @@ def get_spec(name: str) -> ActivationSpec:
     if is_expression(name):
         return _expression(name)
     return REGISTRY.get(name)
+
+
+def activation_layer(name: str, leaky_relu_slope: float = 0.2,
+                     layer_name: str | None = None) -> keras.layers.Layer:
+    """A new Keras layer for any registered activation (`"gelu-tanh"`), `module:function` or
+    expression of x (`"x * sigmoid(1.5 * x)"`, e.g. a search's find), to put into your own
+    model in one line. It saves with the model and reloads with `keras.models.load_model`
+    after `import actsearch`. Only the function: selu's lecun_normal initialiser and
+    AlphaDropout, which the article's network pairs with it, are the model's to choose."""
+    spec = get_spec(name)
+    return spec.make_layer(ActivationOptions(leaky_relu_slope=leaky_relu_slope), layer_name)

@@ -198,6 +198,10 @@ class RungConfig:
 
     epochs: int = 1
     limit_train: int | None = None  # first N training images; null: data.limit_train
+    # Transfer: this rung trains another network or data set, e.g. {architecture: article_cnn}
+    # or {dataset: mnist, path: ...}; keys of the model / data sections, the rest inherited.
+    model: dict[str, Any] = field(default_factory=dict)
+    data: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -209,6 +213,8 @@ class ConfirmConfig:
     epochs: int | None = None  # null: training.epochs
     limit_train: int | None = None  # null: data.limit_train
     baselines: list[str] = field(default_factory=lambda: ["relu", "gelu", "swish"])
+    model: dict[str, Any] = field(default_factory=dict)  # as a rung's (transfer)
+    data: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -494,6 +500,7 @@ def validate(cfg: Config) -> None:
         raise UserError(f"diagnostics.every must be at least 1, got {cfg.diagnostics.every}")
     validate_execution(cfg.execution)
     validate_search(cfg.search)
+    validate_transfer(cfg)
     validate_pruning(cfg.pruning, cfg.objective)
     validate_sweep(cfg)
 
@@ -602,6 +609,28 @@ def validate_search(s: SearchConfig) -> None:
         raise UserError(f"search.confirm.limit_train must be at least 1, got {c.limit_train}")
     if len(set(c.baselines)) != len(c.baselines):
         raise UserError("search.confirm.baselines lists an activation twice")
+
+
+def transferred_sections(cfg: Config, model: dict[str, Any], data: dict[str, Any],
+                         where: str) -> tuple[ModelConfig, DataConfig]:
+    """The model and data sections of a rung or the confirm run: `cfg`'s with the keys of
+    `model` and `data` replaced (named `<where>.model.<key>` in errors)."""
+    if "activations" in model:
+        raise UserError(f"{where}.model.activations: a search chooses the activations itself")
+    sections = []
+    for name, cls, changes in (("model", ModelConfig, model), ("data", DataConfig, data)):
+        merged = {**dataclasses.asdict(getattr(cfg, name)), **changes}
+        sections.append(_build(cls, merged, f"{where}.{name}."))
+    return sections[0], sections[1]
+
+
+def validate_transfer(cfg: Config) -> None:
+    """Each rung's and the confirm run's model / data overrides name real keys of the right
+    types; what needs the registries (an architecture's name) is checked by the search."""
+    for k, rung in enumerate(cfg.search.rungs):
+        transferred_sections(cfg, rung.model, rung.data, f"search.rungs[{k}]")
+    c = cfg.search.confirm
+    transferred_sections(cfg, c.model, c.data, "search.confirm")
 
 
 # --- sweeps ----------------------------------------------------------------------------------

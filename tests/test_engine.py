@@ -161,3 +161,22 @@ def test_every_primitive_as_data_computes_what_its_expression_computes():
         got, want = _genome_values(candidate, x, 1.3), _tree_values(candidate, x, 1.3)
         for g, w in zip(got, want, strict=True):
             np.testing.assert_allclose(g, w, rtol=1e-6, atol=1e-6, err_msg=candidate.text)
+
+
+def test_a_reused_program_restarts_dropout_as_a_fresh_one(tmp_path):
+    """The article's CNN has dropout, whose seed state get_weights() leaves out: the same
+    candidates trained twice through one cached program (a later batch of a search) get the
+    same histories, those of their first training."""
+    raw = _cfg(tmp_path, epochs=1)
+    raw["model"] = {"architecture": "article_cnn", "activations": ["relu"]}
+    cfg = config_from_dict(raw)
+    data = load_dataset(cfg.data)
+    trees = [c.tree for c in OK[:2]]
+    programs = len(engine._PROGRAMS)
+    first = engine.train_candidates(trees, cfg, data, SEED, log=lambda _: None)
+    again = engine.train_candidates(trees, cfg, data, SEED, log=lambda _: None)
+    assert len(engine._PROGRAMS) == programs + 1  # one program, used twice
+    for a, b in zip(first, again, strict=True):
+        assert a.status == b.status == "ok"
+        assert b.history["loss"].to_numpy() == pytest.approx(a.history["loss"].to_numpy(),
+                                                             rel=1e-6)

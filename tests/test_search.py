@@ -7,20 +7,24 @@ and resume, and one-line errors for a bad search section."""
 import math
 import sqlite3
 
+import numpy as np
 import pandas as pd
 import pytest
 from conftest import FIXTURE, kill_run_when, tiny_config, write_config
+from scipy.stats import spearmanr
 
 import actsearch
-from actsearch.activations import file_safe
+from actsearch.activations import ActivationOptions, file_safe
 from actsearch.bundled import resolve_config
 from actsearch.cli import main
 from actsearch.config import Config, config_from_dict, load_config
 from actsearch.errors import UserError
-from actsearch.expressions import canonical, fingerprint, parse
+from actsearch.expressions import canonical, evaluate_numpy, fingerprint, parse
+from actsearch.models import build_model
 from actsearch.search import check_search, run_search
 from actsearch.search.loop import Search
 from actsearch.search.loop import search_config as make_config
+from actsearch.search.rungs import rung_config
 from actsearch.search.state import CandidateRecord, SearchDB
 from actsearch.statistics import ranking_verdict
 
@@ -29,20 +33,23 @@ EQUIVALENT = ["x * sigmoid(x) + x * sigmoid(x)", "2 * x * sigmoid(x)"]  # one fu
 SWISH, SWISH_BETA = "x * sigmoid(x)", "x * sigmoid(beta * x)"  # fixed and learnable
 OBJECTIVE = "val_categorical_accuracy"
 KEEP = 0.5
+CNN = "article_cnn"
 
 
 def search_config(out, **search) -> dict:
     """6 candidates (3 included, 3 from evolution, from a space of 1,444 genomes) in batches of
     3 through rungs of 1 epoch on 128 and 256 images, promoting the top half of each rung;
-    the best confirmed with 2 seeds beside relu. Selection on a held-out split. Fused: a batch
-    is one model, the fastest way through on a CPU. A small MLP: the search needs only a
-    network with *_act layers (its screening range is measured on them)."""
+    the best confirmed with 2 seeds beside relu. Selection on a held-out split. Transfer: rung
+    0 trains a small MLP, rung 1 and the confirm run the article's CNN, the confirm run
+    validated on the test set of 256 training images (as the article)."""
     values = {"algorithm": "evolution", "seed": 1, "population_size": 8, "sample_size": 2,
               "candidates": 6, "batch": 3,
               "include": [REFUSED, *EQUIVALENT, SWISH_BETA, SWISH],
-              "rungs": [{"epochs": 1, "limit_train": 128}, {"epochs": 1, "limit_train": 256}],
+              "rungs": [{"epochs": 1, "limit_train": 128},
+                        {"epochs": 1, "limit_train": 256, "model": {"architecture": CNN}}],
               "keep": KEEP, "confirm": {"top": 1, "seeds": [0, 1], "epochs": 1,
-                                        "baselines": ["relu"]},
+                                        "baselines": ["relu"], "model": {"architecture": CNN},
+                                        "data": {"validation": "test"}},
               "space": {"unary": ["x", "neg", "abs", "relu", "sigmoid", "tanh", "sin", "gauss",
                                   "softplus", "scale", "shift"],
                         "binary": ["add", "mul", "max", "sigmoid_mul"]}}
@@ -177,8 +184,76 @@ def test_confirm_run_uses_seeds_the_rungs_did_not_and_states_the_claim(searched)
     assert outcome.verdict.startswith("Yes" if expected else "No")
     assert outcome.verdict in (out / "search" / "summary.md").read_text()
     html = (out / "search" / "report.html").read_text()
-    assert html.count("data:image/png;base64,") == 2  # shapes and progress
+    assert html.count("data:image/png;base64,") == 3  # shapes, progress, rung correlation
     assert (out / "search" / "leaderboard.md").read_text().count("\n|") == len(board) + 2
+
+
+def test_a_rung_and_the_confirm_run_train_their_own_network_and_data(searched, tmp_path):
+    """Rung 1 trains the article's CNN: a promoted candidate's rung-1 history is the one
+    `actsearch run` gives it with the CNN on rung 1's images; the confirm run trains the CNN
+    (its parameter count, as Keras counts it) validated on the test set."""
+    out, _, _, _ = searched
+    cfg = make_config(search_config(out))
+    board = _board(out)
+    promoted = board[board["rung_reached"] == 2].iloc[0]
+    db = _db(out)
+    try:
+        engine = db.history(int(promoted["index"]), 1)
+    finally:
+        db.close()
+    rung1 = rung_config(cfg, 1, [promoted["expression"]]).to_dict()
+    rung1["output"]["dir"] = str(tmp_path / "rung1")
+    ordinary = actsearch.run(rung1, quiet=True).histories
+    assert rung1["model"]["architecture"] == CNN and rung1["data"]["limit_train"] == 256
+    assert ordinary["val_loss"].to_numpy() == pytest.approx(engine["val_loss"].to_numpy(),
+                                                            rel=1e-4)
+    summary = pd.read_csv(out / "confirm" / "summary.csv")
+    cnn = build_model(CNN, "relu", ActivationOptions(), (28, 28, 1), 10).count_params()
+    assert set(summary["params"]) == {cnn}
+    confirm = load_config(out / "confirm" / "config.yaml")
+    assert confirm.data.validation == "test" and confirm.model.architecture == CNN
+
+
+def test_rank_correlations_between_rungs_are_said_first_with_a_plot(searched):
+    """summary.md opens with the verdict, the candidates per hour and each rung pair's
+    Spearman rho (as scipy computes it from the leaderboard), with a scatter plot."""
+    out, outcome, _, _ = searched
+    board = _board(out)
+    both = board[[f"{OBJECTIVE}_rung0", f"{OBJECTIVE}_rung1"]].dropna()
+    rho = spearmanr(both.iloc[:, 0], both.iloc[:, 1]).statistic
+    text = (out / "search" / "summary.md").read_text()
+    opening = text.split("## ")[0]
+    assert opening.index("Verdict:") < opening.index("per CPU-hour") < opening.index("rho")
+    assert f"rung 0 -> rung 1: Spearman rho {rho:.2f}" in opening and f"n = {len(both)}" in opening
+    assert "rung 1 -> confirm (test_categorical_accuracy, mean over seeds)" in opening
+    assert (out / "search" / "plots" / "rung_correlation.png").stat().st_size > 0
+
+
+def test_the_report_gives_the_line_that_takes_a_candidate_home(searched):
+    out, _, _, _ = searched
+    best = _board(out)["expression"].iloc[0]
+    line = f'actsearch.activation_layer("{best}")'
+    assert line in (out / "search" / "summary.md").read_text()
+    layer = eval(line, {"actsearch": actsearch})  # noqa: S307 - the report's own line
+    x = np.linspace(-3, 3, 7, dtype="float32")[None, :]
+    assert np.asarray(layer(x)) == pytest.approx(
+        evaluate_numpy(parse(best), x, {"beta": 1.0}), abs=1e-5)
+
+
+@pytest.mark.parametrize("setting, word", [
+    ("search.rungs=[{epochs: 1, model: {architecture: article_cnn, depth: 4}}]",
+     "search.rungs[0]: model.depth is set but model.architecture article_cnn"),
+    ("search.rungs=[{epochs: 1, model: {activations: [relu]}}]", "search.rungs[0].model.act"),
+    ("search.rungs=[{epochs: 1, data: {validation: test}}]", "search.rungs[0].data.validation"),
+    ("search.confirm.data={limit_trian: 5}", "search.confirm.data.limit_trian"),
+    ("search.rungs=[{epochs: 1, model: {architecture: nope}}]", "nope"),
+])
+def test_transfer_that_cannot_work_is_refused_in_one_line(tmp_path, capsys, setting, word):
+    path = write_config(tmp_path / "c.yaml", search_config(tmp_path / "out"))
+    assert main(["search", str(path), "--set", setting]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("actsearch: error:") and word in err and "\n" not in err
+    assert not (tmp_path / "out").exists()
 
 
 def test_state_is_sqlite_with_a_history_table_and_no_file_per_candidate(searched):
@@ -318,10 +393,12 @@ def test_default_search_section_leaves_run_configs_as_before():
     assert config_from_dict(cfg.to_dict()).search == cfg.search
 
 
-def test_shipped_search_config_passes_every_check_before_training():
-    cfg = load_config(resolve_config("search-fashion"))
-    assert len(check_search(cfg).binary) == 6
+@pytest.mark.parametrize("name", ["search-fashion", "search-article"])
+def test_shipped_search_configs_pass_every_check_before_training(name):
+    cfg = load_config(resolve_config(name))
+    assert check_search(cfg).binary
     assert cfg.data.validation == "split"  # the confirm run's test set stays unseen
+    assert all(r.data.get("validation", "split") == "split" for r in cfg.search.rungs)
 
 
 def test_the_batch_engine_is_the_default_and_agrees_with_the_folder_path(tmp_path):

@@ -22,6 +22,7 @@ from actsearch.reporting.document import (
 from actsearch.reporting.html import render_html
 from actsearch.reporting.markdown import markdown_table, render_markdown
 from actsearch.reporting.plots import new_figure, save_figure
+from actsearch.statistics import MIN_CORRELATION_PAIRS, ScorePair
 
 SHOWN_ROWS = 30  # rows of the leaderboard in the report; the CSV has every candidate
 
@@ -73,6 +74,46 @@ def plot_progress(progress: pd.DataFrame, objective: str, stem: Path) -> list[Pa
     return save_figure(fig, stem)
 
 
+def correlation_sentence(pair: ScorePair) -> str:
+    c = pair.correlation
+    if c.rho is None:
+        why = "one score is constant" if c.n >= 2 else "too few candidates have both"
+        return f"{pair.first} -> {pair.second}: no correlation ({why}; n = {c.n})."
+    interval = (f", 95% interval [{c.low:.2f}, {c.high:.2f}]" if c.low is not None
+                else f" (too few for an interval: fewer than {MIN_CORRELATION_PAIRS})")
+    return f"{pair.first} -> {pair.second}: Spearman rho {c.rho:.2f}{interval}, n = {c.n}."
+
+
+def correlation_warning(pair: ScorePair) -> str | None:
+    """A plain warning where the interval includes 0: the cheaper ranking may not predict."""
+    if pair.correlation.predicts is not False:
+        return None
+    advice = ("give it more epochs or images" if pair.second.startswith("rung") else
+              "confirm more candidates (search.confirm.top) or give the last rung more budget")
+    return f"Warning: {pair.first} does not predict {pair.second}: {advice}."
+
+
+def plot_correlations(pairs: list[ScorePair], stem: Path) -> list[Path]:
+    """One scatter per pair of scores (each point a candidate), titled with rho."""
+    fig = new_figure(figsize=(4.5 * max(1, len(pairs)), 4.2))
+    axes = np.atleast_1d(fig.subplots(1, max(1, len(pairs))))
+    for ax, pair in zip(axes, pairs, strict=False):
+        ax.plot(pair.x, pair.y, ".", alpha=0.6)
+        c = pair.correlation
+        rho = "-" if c.rho is None else f"{c.rho:.2f}"
+        interval = "" if c.low is None else f" [{c.low:.2f}, {c.high:.2f}]"
+        ax.set_title(f"rho {rho}{interval}, n = {c.n}", fontsize=10)
+        ax.set_xlabel(pair.first)
+        ax.set_ylabel(pair.second)
+        ax.grid(True, alpha=0.3)
+    return save_figure(fig, stem)
+
+
+def take_home_lines(best: list[str]) -> list[str]:
+    """The line that puts each candidate into a user's own Keras model."""
+    return [f'actsearch.activation_layer("{text}")' for text in best]
+
+
 def _number(value) -> str:
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return "-"
@@ -104,12 +145,14 @@ def write_leaderboard(root: Path, title: str, board: pd.DataFrame) -> dict[str, 
 
 def write_search_report(root: Path, title: str, board: pd.DataFrame, progress: pd.DataFrame,
                         best: list[str], baselines: list[str], intro: list[str],
-                        config_text: str, objective: str) -> dict[str, Path]:
+                        config_text: str, objective: str, pairs: list[ScorePair]
+                        ) -> dict[str, Path]:
     """leaderboard.csv/.md, plots/shapes and plots/progress, summary.md and report.html in
     `root`; returns their paths by name."""
     paths = write_leaderboard(root, title, board)
     pngs = [p for p in plot_shapes(best, baselines, root / "plots" / "shapes")
             + plot_progress(progress, objective, root / "plots" / "progress")
+            + (plot_correlations(pairs, root / "plots" / "rung_correlation") if pairs else [])
             if p.suffix == ".png"]
     refused = board[board["screening"] != "ok"] if not board.empty else board
     failed = (board[board["status"] == "failed"]
@@ -119,6 +162,10 @@ def write_search_report(root: Path, title: str, board: pd.DataFrame, progress: p
             _shown(board).drop(columns=["screening_detail", "error"], errors="ignore")
             .head(SHOWN_ROWS), _number, wide=True),
                                 f"Every candidate: {paths['leaderboard'].name}."]),
+        Section("Use a candidate in your own model", [
+            "After `import actsearch`, each line below is a Keras layer (it saves and reloads "
+            "with `keras.models.load_model`):",
+            Preformatted("\n".join(take_home_lines(best)) or "(no candidate yet)")]),
         Section("Not trained", [Bullets([f"{r['expression']}: {r['screening_detail']}"
                                          for _, r in refused.iterrows()])
                                 if not refused.empty else "Every candidate passed screening."]),

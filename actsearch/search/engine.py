@@ -295,7 +295,7 @@ class Program:
         self.loss = get_loss(t.loss)
         self.metrics = [_metric_fn(name) for name in t.metrics]
         self.batch_size = t.batch_size
-        self._initial = {seed: self.models[0].get_weights()}
+        self._initial = {seed: _state(self.models[0])}
         shape, classes = tuple(data.input_shape), data.num_classes
         images = tf.TensorSpec([None, *shape], tf.float32)
         labels = tf.TensorSpec([None, classes], tf.float32)
@@ -313,13 +313,14 @@ class Program:
                              int(data.num_classes))
 
     def reset(self, seed: int, fresh: Callable[[], keras.Model]) -> None:
-        """Every copy at the initial weights `actsearch run` draws for this seed, the
-        optimizer at its start."""
+        """Every copy at the initial weights and dropout seed state `actsearch run` draws for
+        this seed, the optimizer at its start."""
         if seed not in self._initial:
             keras.utils.set_random_seed(seed)
-            self._initial[seed] = fresh().get_weights()
+            self._initial[seed] = _state(fresh())
         for model in self.models:
-            model.set_weights(self._initial[seed])
+            for variable, start in zip(model.variables, self._initial[seed], strict=True):
+                variable.assign(start)
         for variable, start in zip(self.optimizer.variables, self.optimizer_start, strict=True):
             variable.assign(start)
 
@@ -405,6 +406,13 @@ class Program:
                 break
         return [CandidateRun(pd.DataFrame(r), "ok" if d is None else "diverged", d)
                 for r, d in zip(rows, diverged, strict=True)]
+
+
+def _state(model: keras.Model) -> list[np.ndarray]:
+    """Every variable of a model: its weights and its dropout layers' seed states, which
+    get_weights() leaves out (a reused program would go on with the last run's dropout
+    masks)."""
+    return [v.numpy() for v in model.variables]
 
 
 def _samplewise_sum(values) -> tf.Tensor:

@@ -28,6 +28,7 @@ candidates, rungs and scores.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import math
 import time
@@ -43,7 +44,7 @@ import tensorflow as tf
 from actsearch.activations import file_safe
 from actsearch.bundled import resolve_config
 from actsearch.checks import check
-from actsearch.config import Config, config_from_dict, load_config
+from actsearch.config import Config, DataConfig, config_from_dict, load_config
 from actsearch.data import Dataset, load_dataset
 from actsearch.diagnostics import probe_indices
 from actsearch.errors import UserError
@@ -55,7 +56,7 @@ from actsearch.search.outputs import confirm_and_report, write_outputs
 from actsearch.search.progress import Progress
 from actsearch.search.promotion import RungBoard, standing
 from actsearch.search.rungs import (
-    derived_config,
+    confirm_config,
     oriented,
     refuse_test_selection,
     rung_config,
@@ -63,7 +64,7 @@ from actsearch.search.rungs import (
 )
 from actsearch.search.space import Candidate, SearchSpace, genome_of, sample
 from actsearch.search.state import SCHEMA_VERSION, CandidateRecord, RungResult, SearchDB
-from actsearch.search.trainers import FolderTrainer, RungRun, choose_trainer
+from actsearch.search.trainers import FolderTrainer, RungRun, choose_trainer, one_line
 from actsearch.training import build_uncompiled_model
 
 MAX_PROPOSALS_PER_CANDIDATE = 50  # refused/duplicate proposals tolerated before giving up
@@ -103,8 +104,15 @@ def check_search(cfg: Config) -> SearchSpace:
     space = search_space_of(cfg)
     for text in cfg.search.include:
         parse(text)
-    check(derived_config(cfg, {"model.activations": list(cfg.search.confirm.baselines)
-                               or ["relu"]}))
+    baselines = list(cfg.search.confirm.baselines)
+    derived = [(f"search.rungs[{k}]", rung_config(cfg, k, ["relu"]))
+               for k in range(len(cfg.search.rungs))]
+    derived.append(("search.confirm", confirm_config(cfg, [] if baselines else ["relu"])))
+    for where, section_cfg in derived:
+        try:
+            check(section_cfg)
+        except UserError as exc:
+            raise UserError(f"{where}: {exc}") from None
     return space
 
 
@@ -148,7 +156,7 @@ class Search:
             self._index(record)
             for result in record.rungs:
                 self._place(record.index, result)
-        self._data: dict[int | None, Dataset] = {}
+        self._data: dict[str, Dataset] = {}
         self.evolution: AgingEvolution | None = None
         self.rng: np.random.Generator | None = None
         if cfg.search.algorithm == "evolution":
@@ -165,6 +173,8 @@ class Search:
         self.progress = Progress(cfg, self.log)
         self.trainer = choose_trainer(cfg, self.data, self.entered, log, trainer)
         self._reported_at = self._board_at = -math.inf
+        # this process's search time (wall, CPU) is added to the database's at each batch end
+        self._clock = (time.monotonic(), time.process_time())
         self._board_took = self._report_took = 0.0
 
     # state ---------------------------------------------------------------------------------
@@ -187,7 +197,15 @@ class Search:
         return meta
 
     def _generator_state(self) -> dict[str, Any]:
-        state = {"included": self.meta["included"], "exhausted": self.meta["exhausted"]}
+        now = (time.monotonic(), time.process_time())
+        for key, start, end in (("wall_seconds", self._clock[0], now[0]),
+                                ("cpu_seconds", self._clock[1], now[1])):
+            self.meta[key] = (self.meta.get(key) or 0.0) + end - start
+        self._clock = now
+        state = {"included": self.meta["included"], "exhausted": self.meta["exhausted"],
+                 "wall_seconds": self.meta["wall_seconds"],
+                 "cpu_seconds": self.meta["cpu_seconds"],
+                 "rung_cpu_seconds": self.meta.get("rung_cpu_seconds") or []}
         if self.evolution is not None:  # its seen set is rebuilt from the candidates table
             state["evolution"] = self.evolution.to_state(with_seen=False)
         if self.rng is not None:
@@ -242,11 +260,12 @@ class Search:
 
     # data and screening ------------------------------------------------------------------
 
-    def data(self, limit_train: int | None) -> Dataset:
-        if limit_train not in self._data:
-            self._data[limit_train] = load_dataset(
-                derived_config(self.cfg, {"data.limit_train": limit_train}).data)
-        return self._data[limit_train]
+    def data(self, section: DataConfig) -> Dataset:
+        """A rung's (or the screening's) data set, loaded once per distinct data section."""
+        key = json.dumps(dataclasses.asdict(section), sort_keys=True)
+        if key not in self._data:
+            self._data[key] = load_dataset(section)
+        return self._data[key]
 
     def screen_range(self) -> tuple[float, float]:
         if self.meta["screen_range"] is None:
@@ -254,13 +273,30 @@ class Search:
             if s.screen_range is not None:
                 low, high = s.screen_range
             else:
-                low, high = preactivation_range(self.cfg, self.data(self.cfg.data.limit_train),
+                first = rung_config(self.cfg, 0, ["linear"])  # rung 0's network and data
+                low, high = preactivation_range(first, self.data(first.data),
                                                 s.screen_percentile)
                 low, high = low * s.screen_scale, high * s.screen_scale
             self.meta["screen_range"] = [float(low), float(high)]
             self.db.set_meta({"screen_range": self.meta["screen_range"]})
         low, high = self.meta["screen_range"]
         return low, high
+
+    def check_networks(self) -> None:
+        """Each rung's network built once on its data (with the identity), so a network and
+        data that do not fit together are refused in one line before any training."""
+        for k in range(self.n_rungs):
+            cfg = rung_config(self.cfg, k, ["linear"])
+            data = self.data(cfg.data)
+            try:
+                build_uncompiled_model(cfg, "linear", data.input_shape, data.num_classes)
+            except Exception as exc:  # noqa: BLE001 - any builder's refusal, in one line
+                raise UserError(f"search.rungs[{k}]: model.architecture "
+                                f"{cfg.model.architecture} cannot be built for data.dataset "
+                                f"{cfg.data.dataset} (input {data.input_shape}): "
+                                f"{one_line(exc)}") from None
+            finally:
+                keras.backend.clear_session()
 
     # proposals -----------------------------------------------------------------------------
 
@@ -328,6 +364,7 @@ class Search:
         if self.cfg.training.deterministic:
             tf.config.experimental.enable_op_determinism()
         self.screen_range()
+        self.check_networks()
         if isinstance(self.trainer, FolderTrainer) and self.cfg.execution.executor == "ray":
             from actsearch.search.parallel import run_in_flight
             run_in_flight(self)
@@ -361,7 +398,11 @@ class Search:
 
     def _train(self, k: int, members: list[CandidateRecord]) -> None:
         if members:
+            started = time.process_time()
             self.trainer.train(k, members, lambda index, run: self._finish(k, index, run))
+            spent = self.meta.setdefault("rung_cpu_seconds", [])
+            spent.extend([0.0] * (k + 1 - len(spent)))
+            spent[k] += time.process_time() - started
 
     def _finish(self, k: int, index: int, run: RungRun, tell: bool = False) -> None:
         """Record a candidate's result at rung k (one transaction). With `tell` (results taken
@@ -427,7 +468,7 @@ def preactivation_range(cfg: Config, data: Dataset, percentile: float) -> tuple[
     """The [p, 100-p] percentiles of the inputs of the network's `*_act` layers on a probe
     batch of training images, the architecture built with the identity activation."""
     keras.utils.set_random_seed(cfg.training.seeds[0])
-    model = build_uncompiled_model(cfg, "linear")
+    model = build_uncompiled_model(cfg, "linear", data.input_shape, data.num_classes)
     layers = [layer for layer in model.layers if layer.name.endswith("_act")]
     if not layers:
         raise UserError(f"model.architecture {cfg.model.architecture} names no layer *_act, so "
@@ -451,8 +492,6 @@ def run_search(cfg: Config, quiet: bool = False, log: Log = print,
     space = check_search(cfg)
     executor = get_executor(cfg.execution.executor)
     executor.require()
-    for k in range(len(cfg.search.rungs)):
-        executor.check(rung_config(cfg, k, ["relu"]))
     with results_lock(cfg.out_dir):
         search = Search(cfg, space, log, trainer)
         try:

@@ -4,6 +4,7 @@ progress table, the confirm run and its one-sentence claim, and the report's ope
 from __future__ import annotations
 
 import math
+import time
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +15,17 @@ from actsearch.activations import display_name
 from actsearch.analysis import score_column
 from actsearch.config import Config
 from actsearch.experiment import run_experiment
-from actsearch.reporting.search_report import write_leaderboard, write_search_report
+from actsearch.reporting.search_report import (
+    correlation_sentence,
+    correlation_warning,
+    write_leaderboard,
+    write_search_report,
+)
+from actsearch.search.correlation import rung_pairs
+from actsearch.search.progress import duration
 from actsearch.search.promotion import standing
 from actsearch.search.rungs import confirm_config, confirm_seeds, oriented
-from actsearch.statistics import ranking_verdict
+from actsearch.statistics import ScorePair, ranking_verdict
 
 
 def _screening(record) -> str:
@@ -124,7 +132,23 @@ def claim(confirm_summary: pd.DataFrame, cfg: Config, confirm_cfg: Config,
             f"seeds (search.confirm.seeds) may settle it.", False)
 
 
-def intro(search: Any, verdict: str) -> list[str]:
+def rate_sentence(search: Any) -> str:
+    """Candidates per hour of the search's own time (all sessions, rungs and bookkeeping; not
+    the confirm run), by wall clock and by CPU time (this process's; Ray workers' not)."""
+    wall, cpu = search.meta.get("wall_seconds"), search.meta.get("cpu_seconds")
+    if not search.done or not wall or not cpu:
+        return "Speed: no batch finished yet."
+    spent = search.meta.get("rung_cpu_seconds") or []
+    per_rung = ", ".join(f"rung {k} {duration(v)}" for k, v in enumerate(spent))
+    confirm = search.meta.get("confirm_cpu_seconds")
+    confirm_text = f"; the confirm run: {duration(confirm)} of CPU time" if confirm else ""
+    return (f"Speed: {search.done:,} candidates in {duration(wall)} "
+            f"({search.done / wall * 3600:,.0f} per hour) and {duration(cpu)} of CPU time "
+            f"({search.done / cpu * 3600:,.0f} per CPU-hour; training by rung: "
+            f"{per_rung or '-'}{confirm_text}).")
+
+
+def intro(search: Any, verdict: str, pairs: list[ScorePair]) -> list[str]:
     cfg, s = search.cfg, search.cfg.search
     low, high = search.meta["screen_range"] or (float("nan"), float("nan"))
     trained = [r for r in search.records if r.trainable]
@@ -135,7 +159,10 @@ def intro(search: Any, verdict: str) -> list[str]:
                       f"{r.limit_train or cfg.data.limit_train or 'all'} images, "
                       f"{search.boards[k].seen} trained"
                       for k, r in enumerate(s.rungs))
-    text = [f"Verdict: {verdict}",
+    correlations = " ".join(map(correlation_sentence, pairs)) or "one rung, nothing to correlate."
+    text = [f"Verdict: {verdict}", rate_sentence(search),
+            f"Does a rung's ranking predict the next? {correlations}",
+            *filter(None, map(correlation_warning, pairs)),
             f"{len(trained)} candidates trained ({s.algorithm}, seed {s.seed}; {failed} "
             f"failed), {refused} refused by screening over [{low:.3g}, {high:.3g}], {dupes} "
             f"duplicates not trained. Asynchronous successive halving: a candidate goes on "
@@ -152,8 +179,10 @@ def intro(search: Any, verdict: str) -> list[str]:
 
 
 def write_outputs(search: Any, verdict: str | None, best: list[str] | None,
-                  report: bool) -> dict[str, Path]:
-    """The leaderboard; with `report`, also the plots, summary.md and report.html."""
+                  report: bool, confirm: tuple[pd.DataFrame, str] | None = None
+                  ) -> dict[str, Path]:
+    """The leaderboard; with `report`, also the plots, summary.md and report.html (`confirm`:
+    the confirm run's summary and the column it ranks by)."""
     cfg = search.cfg
     title = f"{cfg.name}: activation search"
     board = leaderboard(search)
@@ -165,9 +194,11 @@ def write_outputs(search: Any, verdict: str | None, best: list[str] | None,
                    "nothing confirmed yet.")
     if best is None:
         best = [r["expression"] for _, r in board.iterrows() if not pd.isna(r["rank"])][:3]
+    pairs = rung_pairs(search, *(confirm or (None, None)))
     return write_search_report(
         search.root, title=title, board=board, progress=progress_table(search), best=best,
-        baselines=list(cfg.search.confirm.baselines), intro=intro(search, verdict),
+        baselines=list(cfg.search.confirm.baselines), intro=intro(search, verdict, pairs),
+        pairs=pairs,
         config_text=yaml.safe_dump(cfg.to_dict(), sort_keys=False),
         objective=f"val_{cfg.objective.metric}")
 
@@ -181,6 +212,7 @@ def confirm_and_report(search: Any) -> tuple[pd.DataFrame, dict[str, Path], str,
     top = [r["expression"] for _, r in board.iterrows() if not pd.isna(r["rank"])][:s.confirm.top]
     verdict, beats, confirm_path = "No candidate was confirmed (search.confirm.top 0).", \
         False, None
+    confirmed = None
     if top:
         ccfg = confirm_config(cfg, top)
         seeds, note = confirm_seeds(cfg)
@@ -188,13 +220,19 @@ def confirm_and_report(search: Any) -> tuple[pd.DataFrame, dict[str, Path], str,
             log(f"actsearch search: {note}")
         log(f"actsearch search: confirming {', '.join(top)} against "
             f"{', '.join(s.confirm.baselines) or 'no baselines'} with seeds {seeds}")
+        started = time.process_time()
         results = run_experiment(ccfg, quiet=True, log=log)
+        spent = (search.meta.get("confirm_cpu_seconds") or 0.0) + time.process_time() - started
+        search.meta["confirm_cpu_seconds"] = spent
+        search.db.set_meta({"confirm_cpu_seconds": spent})
         confirm_path = results.root
         summary_file = results.root / "summary.csv"
         summary = (pd.read_csv(summary_file) if summary_file.stat().st_size > 1
                    else pd.DataFrame())
         verdict, beats = claim(summary, cfg, ccfg, [display_name(t) for t in top])
+        confirmed = (summary, score_column(ccfg))
     elif board.empty or board["rank"].isna().all():
         verdict = "No candidate finished with a score, so none was confirmed."
-    paths = write_outputs(search, verdict=verdict, best=top or None, report=True)
+    paths = write_outputs(search, verdict=verdict, best=top or None, report=True,
+                          confirm=confirmed)
     return board, paths, verdict, beats, confirm_path

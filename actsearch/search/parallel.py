@@ -43,7 +43,7 @@ class _InFlight:
             cfg = rung_config(search.cfg, k, search.entered(k, []))
             results = ResultsDir(cfg.out_dir)
             prepare_rung(results, cfg)
-            sweep = Sweep(self.ray, cfg, search.data(cfg.data.limit_train), results, 0,
+            sweep = Sweep(self.ray, cfg, search.data(cfg.data), results, 0,
                            search.log)
             self.sweeps[k] = (sweep, results)
         return self.sweeps[k]

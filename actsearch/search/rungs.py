@@ -34,12 +34,27 @@ def rung_seed(cfg: Config) -> int:
     return cfg.training.seeds[0]
 
 
+def transfer_changes(model: dict[str, Any], data: dict[str, Any],
+                     limit_train: int | None) -> dict[str, Any]:
+    """The dotted changes of a rung's or the confirm run's model / data overrides; its own
+    limit_train, where set, wins over both. Another architecture starts from its own depth
+    and width (the base network's are its own) unless the override gives them."""
+    changes: dict[str, Any] = {}
+    if "architecture" in model:
+        changes = {"model.depth": None, "model.width": None}
+    changes |= {**{f"model.{k}": v for k, v in model.items()},
+               **{f"data.{k}": v for k, v in data.items()}}
+    if limit_train is not None:
+        changes["data.limit_train"] = limit_train
+    return changes
+
+
 def rung_config(cfg: Config, k: int, activations: list[str]) -> Config:
     rung = cfg.search.rungs[k]
     return derived_config(cfg, {
+        **transfer_changes(rung.model, rung.data, rung.limit_train),
         "name": f"{cfg.name}-rung{k}", "model.activations": activations or ["relu"],
         "training.epochs": rung.epochs, "training.seeds": [rung_seed(cfg)],
-        "data.limit_train": rung.limit_train or cfg.data.limit_train,
         "output.dir": str(cfg.out_dir / "search" / f"rung{k}")})
 
 
@@ -67,20 +82,25 @@ def confirm_seeds(cfg: Config) -> tuple[list[int], str | None]:
 def confirm_config(cfg: Config, candidates: list[str]) -> Config:
     c = cfg.search.confirm
     return derived_config(cfg, {
+        **transfer_changes(c.model, c.data, c.limit_train),
         "name": f"{cfg.name}-confirm", "model.activations": [*c.baselines, *candidates],
         "training.epochs": c.epochs or cfg.training.epochs,
         "training.seeds": confirm_seeds(cfg)[0],
-        "data.limit_train": c.limit_train or cfg.data.limit_train,
         "output.dir": str(cfg.out_dir / "confirm")})
 
 
 def refuse_test_selection(cfg: Config) -> None:
-    """A search selects on its validation data: with data.validation test that is the test set
-    the confirm run reports, so a winner's test score would be chosen, not measured."""
-    if cfg.data.validation == "test" and not cfg.search.allow_test_selection:
-        raise UserError("a search selects candidates on the validation data, and "
-                        "data.validation is test: set data.validation: split (the confirm run "
-                        "then tests on unseen images), or search.allow_test_selection: true")
+    """A search selects on its rungs' validation data: where that is a test set, a winner's
+    test score would be chosen, not measured (and the confirm run may test on those images)."""
+    if cfg.search.allow_test_selection:
+        return
+    for k, rung in enumerate(cfg.search.rungs):
+        if rung_config(cfg, k, []).data.validation == "test":
+            where = f"search.rungs[{k}].data.validation" if "validation" in rung.data \
+                else "data.validation"
+            raise UserError(f"a search selects candidates on the validation data, and {where} "
+                            "is test: set it to split (the confirm run then tests on unseen "
+                            "images), or search.allow_test_selection: true")
 
 
 def rung_objective(history: pd.DataFrame, cfg: Config) -> float | None:

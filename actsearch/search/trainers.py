@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from actsearch.activations import display_name
-from actsearch.config import Config
+from actsearch.config import Config, DataConfig
 from actsearch.data import Dataset
 from actsearch.errors import UserError
 from actsearch.executors import Log, get_executor
@@ -45,7 +45,7 @@ class RungRun:
 
 
 OnResult = Callable[[int, RungRun], None]
-DataOf = Callable[[int | None], Dataset]  # the data set limited to N training images
+DataOf = Callable[[DataConfig], Dataset]  # a rung's data set, loaded once
 # every candidate that entered rung k so far, the members now training included
 Entered = Callable[[int, list[CandidateRecord]], list[str]]
 
@@ -87,7 +87,7 @@ class FolderTrainer:
                     report(trial_id, RungRun(history_of(results, trial_id), str(saved.status),
                                              saved.diverged_epoch, saved.error))
 
-        data = self.data_of(cfg.data.limit_train)
+        data = self.data_of(cfg.data)
         pending = trials
         while pending:  # each pass reports at least one candidate
             try:
@@ -124,7 +124,7 @@ class EngineTrainer:
 
     def train(self, k: int, members: list[CandidateRecord], on_result: OnResult) -> None:
         cfg = rung_config(self.cfg, k, [c.text for c in members])
-        data = self.data_of(cfg.data.limit_train)
+        data = self.data_of(cfg.data)
         runs = train_candidates([_engine_input(c) for c in members], cfg, data,
                                 rung_seed(self.cfg), log=lambda message: None)
         for record, run in zip(members, runs, strict=True):
