@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The reference results committed under results/reference/, rerun exactly.
-# Needs the real data of ../shared/data (see its README); CPU is enough (about 2-3 h on
+# Needs the real data of ../shared/data (see its README); CPU is enough (about 3-4 h on
 # 2 cores). Each run resumes if interrupted: rerun this script. Every run uses
 # training.shuffle: epoch (a new batch order every epoch), the default since 2026-12-06.
 set -euo pipefail
@@ -43,6 +43,15 @@ python -m actsearch run mnist --out results/reference/mnist-cpu-keras3-loss \
 # 5. At which depth each activation stops training (the bundled depth config, on the local
 #    copy of Fashion-MNIST).
 python -m actsearch run depth --out results/reference/depth --set data.path="$data/fashion-mnist"
+
+# 5b. The loss side-by-side figure of the README, from steps 1 and 4.
+python experiments/loss_side_by_side.py
+
+# 6. A search of thousands (configs/search-article.yaml): 2,000 candidates on the MLP and
+#    Fashion-MNIST, the article's CNN at the last rung, confirmed on the article's CNN and
+#    protocol on the MNIST split of step 1 with 8 seeds against relu, gelu-tanh, elu, swish.
+python -m actsearch search search-article --out results/reference/search-article \
+    --set data.path="$data/fashion-mnist" --set search.confirm.data.path="$split"
 
 # Keep what a reader needs; the resume state and SVG copies stay out of git.
 find results/reference -name '*.svg' -delete

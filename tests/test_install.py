@@ -23,7 +23,8 @@ from actsearch.config import DataConfig, load_config
 from actsearch.data import load_dataset
 from actsearch.errors import UserError
 
-BUNDLED = ["depth", "mnist", "mnist-quick", "mnist-rigorous", "search-fashion", "smoke"]
+BUNDLED = ["depth", "mnist", "mnist-quick", "mnist-rigorous", "search-article", "search-fashion",
+           "smoke"]
 
 
 def test_bundled_configs_are_in_the_package_and_load():
@@ -55,7 +56,8 @@ def test_a_config_is_a_path_first_then_a_bundled_name(tmp_path, monkeypatch):
     (tmp_path / "smoke").write_text("name: mine\n")  # a file of that name wins
     assert resolve_config("smoke") == Path("smoke")
     with pytest.raises(UserError, match=r"did you mean mnist-quick\? bundled: depth, mnist, "
-                                        r"mnist-quick, mnist-rigorous, search-fashion, smoke\)$"):
+                                        r"mnist-quick, mnist-rigorous, search-article, "
+                                        r"search-fashion, smoke\)$"):
         resolve_config("mnist-quik")
 
 

@@ -21,7 +21,8 @@ LAYERS = [
      "reporting.report", "reporting.search_report"],
     ["checks", "experiment"],
     ["search", "search.space", "search.engine", "search.evolution", "search.state",
-     "search.promotion", "search.rungs", "search.trainers", "search.progress", "search.outputs",
+     "search.promotion", "search.rungs", "search.trainers", "search.progress", "search.correlation",
+     "search.outputs",
      "search.parallel", "search.loop"],
     ["api", "cli", "__main__"],
 ]

@@ -5,8 +5,12 @@ import sys
 import keras
 import numpy as np
 import pytest
+from conftest import tiny_config
 
+import actsearch
 from actsearch.activations import REGISTRY, ActivationOptions, get_spec
+from actsearch.config import config_from_dict
+from actsearch.data import load_dataset
 from actsearch.errors import UserError
 from actsearch.models import build_article_cnn
 
@@ -94,6 +98,22 @@ def test_saved_model_reloads_with_plain_load_model_in_a_fresh_process(tmp_path):
         model = build_article_cnn(name, ActivationOptions(leaky_relu_slope=0.1))
         model.save(tmp_path / f"{name}.keras")
         expected[name] = model.predict(x, verbose=0)
+    # a user's own network with a search's find (a learnable beta, trained on real digits)
+    # and a registered name, each put in by actsearch.activation_layer
+    data = load_dataset(config_from_dict(tiny_config(tmp_path / "unused")).data)
+    for name, activation in (("own-expression", "x * sigmoid(beta * x) + 0.5 * tanh(x)"),
+                             ("own-gelu-tanh", "gelu-tanh")):
+        layer = actsearch.activation_layer(activation)
+        model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(),
+                                  keras.layers.Dense(32), layer,
+                                  keras.layers.Dense(10, activation="softmax")])
+        model.compile(keras.optimizers.Adam(0.05), "categorical_crossentropy")
+        model.fit(data.x_train, data.y_train, epochs=1, batch_size=32, verbose=0)
+        if layer.weights:
+            assert float(layer.weights[0].numpy().ravel()[0]) != pytest.approx(1.0)  # trained
+        model.save(tmp_path / f"{name}.keras")
+        expected[name] = model.predict(x, verbose=0)
+        names.append(name)
     code = (  # one fresh process reloads all three: it never saw the models built
         "import sys, pathlib, numpy as np, keras, actsearch\n"
         "folder = pathlib.Path(sys.argv[1])\n"

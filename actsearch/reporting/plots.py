@@ -209,7 +209,7 @@ def plot_objective_vs_keys(summary: pd.DataFrame, score: str, sweep: dict[str, l
             ax.set_visible(False)
         for ax in axes[:, 0]:
             ax.set_ylabel(f"test {PRETTY.get(score.removeprefix('test_'), score)}")
-        fig.suptitle(f"test {score.removeprefix('test_')} against {key} (mean ± std over "
-                     f"seeds; dots: seeds)")
+        fig.suptitle(f"test {score.removeprefix('test_')} against {key}\n(mean ± std over "
+                     f"seeds; dots: seeds)", fontsize=10)
         written += save_figure(fig, plots_dir / f"objective_vs_{short[key]}", formats)
     return written
