@@ -24,7 +24,7 @@ from actsearch.reporting.search_report import (
 from actsearch.search.correlation import rung_pairs
 from actsearch.search.progress import duration
 from actsearch.search.promotion import standing
-from actsearch.search.rungs import confirm_config, confirm_seeds, oriented
+from actsearch.search.rungs import confirm_config, confirm_seeds, oriented, rung_config
 from actsearch.statistics import ScorePair, ranking_verdict
 
 
@@ -155,13 +155,15 @@ def intro(search: Any, verdict: str, pairs: list[ScorePair]) -> list[str]:
     failed = sum(1 for r in trained if r.failed)
     refused = sum(1 for r in search.records if not r.screen_ok and r.duplicate_of is None)
     dupes = sum(1 for r in search.records if r.duplicate_of is not None)
-    rungs = "; ".join(f"rung {k}: {r.epochs} epoch(s) on "
-                      f"{r.limit_train or cfg.data.limit_train or 'all'} images, "
-                      f"{search.boards[k].seen} trained"
-                      for k, r in enumerate(s.rungs))
+    configs = [rung_config(cfg, k, []) for k in range(len(s.rungs))]
+    rungs = "; ".join(f"rung {k}: {rung.training.epochs} epoch(s) of {rung.model.architecture} "
+                      f"on {rung.data.limit_train or 'all'} {rung.data.dataset} images, "
+                      f"{search.boards[k].seen} trained" for k, rung in enumerate(configs))
     correlations = " ".join(map(correlation_sentence, pairs)) or "one rung, nothing to correlate."
     text = [f"Verdict: {verdict}", rate_sentence(search),
-            f"Does a rung's ranking predict the next? {correlations}",
+            f"Does a rung's ranking predict the next? Over the candidates that trained in both "
+            f"(the promoted ones: a narrower range than the rung saw, which lowers rho): "
+            f"{correlations}",
             *filter(None, map(correlation_warning, pairs)),
             f"{len(trained)} candidates trained ({s.algorithm}, seed {s.seed}; {failed} "
             f"failed), {refused} refused by screening over [{low:.3g}, {high:.3g}], {dupes} "
