@@ -15,13 +15,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-# Two pytest-xdist workers on a 2-core machine: one TensorFlow thread each (and in the runs
-# they start) instead of two apiece spinning against each other: about a fifth less CPU time
-# for the same tests. Set before any test module imports TensorFlow.
-if os.environ.get("PYTEST_XDIST_WORKER"):
-    for _name in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS"):
-        os.environ.setdefault(_name, "1")
-
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE = ROOT / "actsearch" / "sample_data" / "mnist-mini"  # the data set mnist_sample
 
@@ -106,15 +99,3 @@ def http_server(tmp_path):
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield www, f"http://127.0.0.1:{server.server_address[1]}/"
     server.shutdown()
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(config, items):
-    """`--dist loadgroup`: the tests that share a module-scoped fixture (one training for
-    several tests) run on one worker, as a group named after their module; every other test
-    goes to whichever worker is free, so the two workers finish together."""
-    for item in items:
-        fixtures = getattr(item, "_fixtureinfo", None)
-        defs = fixtures.name2fixturedefs.values() if fixtures else ()
-        if any(d and d[-1].scope == "module" for d in defs):
-            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
