@@ -15,6 +15,14 @@ from pathlib import Path
 import pytest
 import yaml
 
+# pytest-xdist workers share the machine's cores: each gets its share of TensorFlow threads
+# (and so do the runs it starts) instead of one per core apiece spinning against the other's.
+# Set before any test module imports TensorFlow.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    _share = max(1, len(os.sched_getaffinity(0)) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"]))
+    for _name in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS"):
+        os.environ.setdefault(_name, str(_share))
+
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE = ROOT / "actsearch" / "sample_data" / "mnist-mini"  # the data set mnist_sample
 

@@ -57,10 +57,12 @@ def test_ray_run_writes_a_local_runs_files_and_identical_histories(tmp_path, ray
     local_out, ray_out = tmp_path / "local", tmp_path / "ray"
     assert main(["run", str(write_config(tmp_path / "l.yaml", tiny_config(local_out, **SMALL))),
                  "--quiet"]) == 0
-    # A trial gets as many TensorFlow threads as the local run used (one per core): float
-    # sums then split the same way, and the histories must agree to the last bit.
+    # A trial gets as many TensorFlow threads as the local run used (this process's share of
+    # the cores, tests/conftest.py): float sums then split the same way, and the histories
+    # must agree to the last bit.
+    threads = int(os.environ.get("TF_NUM_INTRAOP_THREADS", CORES))
     cfg = tiny_config(ray_out, execution={"executor": "ray",
-                                          "resources_per_trial": {"cpu": CORES}}, **SMALL)
+                                          "resources_per_trial": {"cpu": threads}}, **SMALL)
     path = write_config(tmp_path / "r.yaml", cfg)
     capsys.readouterr()
     assert main(["run", str(path)]) == 0
