@@ -66,7 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--quiet", action="store_true", help="no progress lines")
 
     plot = sub.add_parser("plot", help="redraw plots and summary of a results folder")
-    plot.add_argument("results_dir")
+    plot.add_argument("results_dir", help="a results folder written by `actsearch run` (or a "
+                      "search's <out>/confirm)")
 
     sub.add_parser("list", help="list the registered activations")
 

@@ -25,6 +25,9 @@ import yaml
 
 from actsearch.errors import UserError
 
+# Each field's trailing comment says what the key does: docs/config.md is generated from them
+# (actsearch.config_reference). Continue a long one on the lines below as `#   ...` (two or more
+# spaces after the #); a `# ...` block right above a field is added to its description.
 ARTICLE_ACTIVATIONS = ["sigmoid", "relu", "elu", "leaky-relu", "selu", "gelu-tanh"]
 VALIDATION_MODES = ("test", "split")
 SHUFFLE_MODES = ("epoch", "once", False)  # training.shuffle
@@ -38,13 +41,15 @@ PLOT_FORMATS = ("png", "svg", "pdf")
 
 @dataclass
 class DataConfig:
-    dataset: str = "mnist"
+    dataset: str = "mnist"  # mnist, fashion_mnist, cifar10, cifar100 (downloaded once into
+    #   Keras' cache; data.path reads a local copy), or mnist_sample (real digits in the package)
     path: str | None = None  # an .npz (x_train, y_train, x_test, y_test) or a folder of 4 IDX .gz
     loader: str | None = None  # module:function returning (x_train, y_train, x_test, y_test)
     origin: str | None = None  # base URL to download from instead of Keras' default
     limit_train: int | None = None  # first N training images (quick runs)
     limit_test: int | None = None  # first N test images
     validation: str = "test"  # "test": validate on the test set (the article); "split": hold out
+    #   a stratified validation_split of the training set and test once, at the end
     validation_split: float = 0.1  # fraction of training images held out when validation=split
 
 
@@ -53,7 +58,8 @@ class ModelConfig:
     architecture: str = "article_cnn"  # article_cnn, mlp, vgg_small, or module:function
     depth: int | None = None  # hidden layers of architectures that take it (mlp: default 3)
     width: int | None = None  # units per hidden layer of those that take it (mlp: default 128)
-    activations: list[str] = field(default_factory=lambda: list(ARTICLE_ACTIVATIONS))
+    activations: list[str] = field(default_factory=lambda: list(ARTICLE_ACTIVATIONS))  # one
+    #   trial per activation and seed: registered names, module:function or expressions of x
     leaky_relu_slope: float = 0.2  # the article's LeakyReLU(alpha=0.2); Keras' default is 0.3
 
 
@@ -72,25 +78,27 @@ class ScheduleConfig:
 @dataclass
 class OptimizerConfig:
     name: str = "adam"  # any Keras optimizer by name: adam, adamw, sgd, rmsprop, nadam, ...
-    learning_rate: float = 0.001
+    learning_rate: float = 0.001  # the step size; a schedule scales it (0.001: the article's)
     options: dict[str, Any] = field(default_factory=dict)  # the optimizer's other arguments,
     #                                   e.g. {momentum: 0.9, nesterov: true} for sgd
     schedule: ScheduleConfig | None = None  # null: a constant learning rate
     clipvalue: float | None = 0.5  # the article's Adam(clipvalue=0.5)
-    clipnorm: float | None = None
-    global_clipnorm: float | None = None
+    clipnorm: float | None = None  # rescale each weight's gradient to at most this L2 norm
+    global_clipnorm: float | None = None  # rescale all gradients together to at most this norm
     fused_kernel: bool = True  # adam only: TensorFlow's one-pass Adam kernel (as tf.keras 2
     #                    used): 2-3% faster epochs on CPU; false: Keras 3's update (other rounding)
 
 
 @dataclass
 class TrainingConfig:
-    epochs: int = 100
-    batch_size: int = 128
+    epochs: int = 100  # epochs per trial (the article: 100)
+    batch_size: int = 128  # images per training step (the article: 128)
     loss: str = "binary_crossentropy"  # the article's: on the softmax probabilities, as Keras 2;
     #                                    or any Keras loss by name (labels are one-hot)
-    metrics: list[str] = field(default_factory=lambda: list(METRICS))
-    seeds: list[int] = field(default_factory=lambda: [0])
+    metrics: list[str] = field(default_factory=lambda: list(METRICS))  # recorded every epoch:
+    #   binary_accuracy (the article's "accuracy") and/or categorical_accuracy (10-class)
+    seeds: list[int] = field(default_factory=lambda: [0])  # one trial per activation and seed;
+    #   a seed fixes initial weights, split and batch order, the same for every activation
     deterministic: bool = True  # TensorFlow op determinism: same seed, same history
     shuffle: str | bool = "epoch"  # epoch: a new order of the training set every epoch, from
     #   (seed, epoch) alone, as Keras 2's fit (the article's); once: one order for the whole run,
@@ -120,7 +128,7 @@ class PruningConfig:
     marked pruned, kept on disk and counted as the worst outcome in the statistics (never in
     the means). Judged on the objective."""
 
-    enabled: bool = False
+    enabled: bool = False  # prune at all (local executor only; fused and ray refuse it)
     rules: list[str] = field(default_factory=lambda: ["median"])  # median and/or chance
     grace_epochs: int = 3  # never pruned before this many epochs
     min_peers: int = 2  # median: finished trials of the same sweep point needed to compare
@@ -138,7 +146,8 @@ class OutputConfig:
 @dataclass
 class PlotsConfig:
     metric: str | None = None  # the accuracy drawn; null: objective.metric (loss is always drawn)
-    exclude: list[str] = field(default_factory=lambda: ["sigmoid"])
+    exclude: list[str] = field(default_factory=lambda: ["sigmoid"])  # the validation plots are
+    #   drawn again without these (val_*_without_<names>.png), as the article left sigmoid out
     formats: list[str] = field(default_factory=lambda: ["png"])  # add svg or pdf for papers
 
 
@@ -147,7 +156,7 @@ class DiagnosticsConfig:
     enabled: bool = True  # gradient norms, clipping, dead units, activation stats per epoch
     probe_size: int = 512  # training images measured (the same ones for every trial); fewer
     #                        bias the numbers (gradient norms up, rare units read dead)
-    probe_seed: int = 0
+    probe_seed: int = 0  # which training images form the probe
     dead_threshold: float = 0.0  # a unit is dead if |output| <= this for every probe image
     every: int = 5  # probe before training, after each of the first k epochs, then after every
     #                 k-th and the last: 512 images cost ~3% of a 20,000-image epoch, k=5 keeps
@@ -182,26 +191,26 @@ class SearchSpaceConfig:
     binary: list[str] | None = None  # null: every binary primitive
     units: int = 1  # core units b(u1(z), u2(z)) chained: 1 or 2
     constants: bool = True  # coefficients may be 0.5, 1, 1.5, 2
-    beta: bool = True  # ... or a learnable beta
+    beta: bool = True  # ... or a learnable beta (one scalar per layer)
     # With units 2, the second unit may draw from smaller sets (null: the first unit's): a
     # space between one unit and two. Distinct functions, counted by enumeration
     # (benchmarks/search_space_sizes.py): the default one unit 6,028; search-fashion's 1,823;
     # the default unit then a second of [x, tanh, sigmoid, relu] x [add, mul] 94,826; two
     # default units: 119,946,304 genomes, at most 6,071 x 10,952 = 6.6e7 functions.
-    second_unary: list[str] | None = None
-    second_binary: list[str] | None = None
+    second_unary: list[str] | None = None  # units 2: the second unit's unary primitives
+    second_binary: list[str] | None = None  # units 2: the second unit's binary primitives
 
 
 @dataclass
 class RungConfig:
     """One rung of successive halving: every candidate that reaches it trains from scratch."""
 
-    epochs: int = 1
+    epochs: int = 1  # epochs each candidate trains at this rung
     limit_train: int | None = None  # first N training images; null: data.limit_train
     # Transfer: this rung trains another network or data set, e.g. {architecture: article_cnn}
     # or {dataset: mnist, path: ...}; keys of the model / data sections, the rest inherited.
     model: dict[str, Any] = field(default_factory=dict)
-    data: dict[str, Any] = field(default_factory=dict)
+    data: dict[str, Any] = field(default_factory=dict)  # as model, for the data section
 
 
 @dataclass
@@ -209,12 +218,14 @@ class ConfirmConfig:
     """The best candidates retrained beside the baselines, with several seeds."""
 
     top: int = 2  # candidates confirmed
-    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])  # the rungs' seed is replaced
+    #   by the next unused one; a claim needs enough seeds (8 for 4 comparisons)
     epochs: int | None = None  # null: training.epochs
     limit_train: int | None = None  # null: data.limit_train
-    baselines: list[str] = field(default_factory=lambda: ["relu", "gelu", "swish"])
+    baselines: list[str] = field(default_factory=lambda: ["relu", "gelu", "swish"])  # the
+    #   activations the candidates must beat
     model: dict[str, Any] = field(default_factory=dict)  # as a rung's (transfer)
-    data: dict[str, Any] = field(default_factory=dict)
+    data: dict[str, Any] = field(default_factory=dict)  # as a rung's (transfer)
 
 
 @dataclass
@@ -226,12 +237,13 @@ class SearchConfig:
     candidates: int = 24  # candidates trained in total (refused and duplicates do not count)
     batch: int = 32  # candidates proposed and trained together (one engine program: 32 is
     #                  the engine's largest; fewer cost nearly as much per batch)
-    population_size: int = 16
+    population_size: int = 16  # aging evolution keeps the newest this many; random until then
     sample_size: int = 4  # tournament size
     include: list[str] = field(default_factory=list)  # expressions evaluated first
     space: SearchSpaceConfig = field(default_factory=SearchSpaceConfig)
     rungs: list[RungConfig] = field(default_factory=lambda: [RungConfig(1, 2000),
-                                                             RungConfig(3, 8000)])
+                                                             RungConfig(3, 8000)])  # the
+    #   successive-halving rungs, cheapest first: {epochs, limit_train, model, data} each
     keep: float = 0.33  # promoted: the top fraction of all a rung has seen (1/eta, ASHA)
     score: str = "last"  # the rung's objective: its last epoch or its best epoch
     screen_percentile: float = 0.5  # screen over the [p, 100-p] percentiles of pre-activations
@@ -247,7 +259,7 @@ class SearchConfig:
 
 @dataclass
 class Config:
-    name: str = "experiment"
+    name: str = "experiment"  # names the run; results go to results/<name> unless output.dir
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)

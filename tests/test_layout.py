@@ -1,4 +1,4 @@
-"""The pipeline's layers, as the README lists them: each module imports only from its own
+"""The pipeline's layers, as docs/development.md lists them: each module imports only from its own
 layer or the ones before it (imports inside functions count), and nothing imports in a
 cycle. Adding a module means placing it here, in the layer it belongs to."""
 
@@ -8,7 +8,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parent.parent / "actsearch"
 LAYERS = [
     ["errors", "files", "registry", "lock", "tf_output", "bundled"],
-    ["config"],
+    ["config", "config_reference"],
     ["expressions", "activations", "losses", "models", "optimizer", "data",
      "batches", "environment"],
     ["trials", "storage"],
@@ -24,7 +24,7 @@ LAYERS = [
      "search.promotion", "search.rungs", "search.trainers", "search.progress", "search.correlation",
      "search.outputs",
      "search.parallel", "search.loop"],
-    ["api", "cli", "__main__"],
+    ["api", "cli", "cli_reference", "__main__"],
 ]
 LAYER_OF = {module: i for i, layer in enumerate(LAYERS) for module in layer}
 
