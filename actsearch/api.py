@@ -44,18 +44,23 @@ class Results:
 
     @property
     def histories(self) -> pd.DataFrame:
+        """histories.csv: every epoch of every trial, one row each (empty before any epoch)."""
         return self._csv("histories.csv")
 
     @property
     def summary(self) -> pd.DataFrame:
+        """summary.csv: one row per trial (final and best validation metrics, test metrics)."""
         return self._csv("summary.csv")
 
     @property
     def statistics(self) -> pd.DataFrame:
+        """statistics.csv: one row per activation: mean, std, 95% CI over seeds, rank, and
+        difference, p-value and effect size against the best."""
         return self._csv("statistics.csv")
 
     @property
     def report(self) -> Path:
+        """The folder's report.html, one self-contained page."""
         return self.path / "report.html"
 
     def refresh(self) -> None:
@@ -123,6 +128,7 @@ def search(config: str | Path | dict[str, Any] | Config = "search-fashion",
 
 
 def load_results(path: str | Path) -> Results:
+    """A results folder written by `run` (finished or interrupted), e.g. `results/mnist`."""
     results = ResultsDir(path)
     return Results(results.root, results.load_config())
 
