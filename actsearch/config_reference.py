@@ -183,7 +183,8 @@ def config_reference_markdown() -> str:
         out.append("| --- | --- | --- | --- |")
         for k in section.keys:
             anchor = f'<a id="{k.key.replace("[]", "")}"></a>'
-            out.append(f"| {anchor}`{k.key}` | {_cell(k.type)} | `{_code(k.default)}` | "
+            name = k.key.replace(".", ".<wbr>")  # long keys break at dots, not mid-word
+            out.append(f"| {anchor}<code>{name}</code> | {_cell(k.type)} | `{_code(k.default)}` | "
                        f"{_cell(k.description)} |")
         out.append("")
     return "\n".join(out)

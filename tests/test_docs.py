@@ -3,6 +3,7 @@ every key of every bundled config and every CLI command and option is in the ref
 
 import argparse
 import dataclasses
+import re
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -98,7 +99,8 @@ def _transferred_keys(raw: dict) -> set[str]:
 
 
 def test_every_key_of_every_bundled_config_is_in_the_reference():
-    markdown = config_reference_markdown()
+    named = {re.sub(r"<wbr>", "", name)
+             for name in re.findall(r"<code>(.*?)</code>", config_reference_markdown())}
     configs = sorted((ROOT / "configs").glob("*.yaml"))
     assert len(configs) >= 7
     for path in configs:
@@ -106,7 +108,7 @@ def test_every_key_of_every_bundled_config_is_in_the_reference():
         keys = (_schema_keys(raw, Config) | _transferred_keys(raw)
                 | set(raw.get("sweep", {})))
         assert keys
-        missing = sorted(k for k in keys if f"`{k}`" not in markdown)
+        missing = sorted(k for k in keys if k not in named)
         assert not missing, f"{path.name}: {missing}"
 
 
@@ -125,3 +127,29 @@ def test_the_cli_reference_names_every_command_and_option():
                                                                             or action.dest)
             assert label in markdown, (name, label)
             assert action.help.split("(")[0].strip()[:30] in markdown.replace("\\|", "|")
+
+
+def _slug(heading: str) -> str:
+    """A heading's anchor as GitHub and MkDocs' toc make it (for the headings used here)."""
+    text = "".join(c for c in heading.strip().lower() if c.isalnum() or c in " -_")
+    return text.replace(" ", "-")
+
+
+def test_the_readme_is_short_opens_with_the_two_commands_and_its_links_resolve():
+    text = (ROOT / "README.md").read_text()
+    assert len(text.splitlines()) <= 250
+    blocks = re.findall(r"```bash\n(.*?)```", text, re.S)
+    assert blocks[0].strip() == ('python3 -m venv .venv && . .venv/bin/activate && pip install '
+                                 '-e ".[dev]" && python -m actsearch run configs/smoke.yaml')
+    assert blocks[1].strip() == ". .venv/bin/activate && pytest"
+    assert "experiments/activation_comparison.ipynb" in text
+    links = re.findall(r"\]\(([^)\s]+)\)", text)
+    local = [link for link in links if not link.startswith(("http://", "https://"))]
+    assert len(local) > 10
+    for link in local:
+        path, _, anchor = link.partition("#")
+        target = ROOT / path
+        assert target.exists(), link
+        if anchor:
+            headings = re.findall(r"^#+ (.+)$", target.read_text(), re.M)
+            assert anchor in {_slug(h) for h in headings}, link
