@@ -306,7 +306,9 @@ def floor_sentence(verdict: RankingVerdict) -> str:
              else f"{clearest.n_best} and {clearest.n_other} unpaired seeds")
     needs, sides = _needed_p(verdict)
     m = len(testable)
-    family = (f"MCB over {len(verdict.comparisons)} rivals of each" if verdict.procedure == MCB
+    rivals = len(verdict.comparisons)
+    family = (f"MCB over {rivals} rival{'s' if rivals > 1 else ''} of each activation"
+              if verdict.procedure == MCB
               else f"Holm over {m} comparison{'s' if m > 1 else ''}")
     kind = "one-sided " if sides == 1 else ""
     head = f"With {seeds} no {kind}p-value can go below {clearest.p_floor:.2g}"
