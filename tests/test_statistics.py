@@ -10,6 +10,7 @@ from scipy import stats
 from actsearch.analysis import rank_activations
 from actsearch.cli import main
 from actsearch.config import config_from_dict
+from actsearch.reporting.plots import band
 from actsearch.reporting.report import (
     _ranking_table,
     comparison_sentence,
@@ -623,6 +624,15 @@ def test_mean_intervals_stay_inside_what_the_metric_can_be():
     assert table["test_accuracy_ci95_high"].iloc[0] == 1.0
 
 
+def test_the_plots_bands_stay_inside_what_the_metric_can_be():
+    mean, std = pd.Series([0.95, 0.5, 0.1]), pd.Series([0.1, 0.1, 0.2])
+    low, high = band(mean, std, "val_categorical_accuracy")
+    assert list(high) == pytest.approx([1.0, 0.6, 0.3]) and list(low) == pytest.approx(
+        [0.85, 0.4, 0.0])
+    low, high = band(pd.Series([0.05]), pd.Series([0.2]), "val_loss")
+    assert low.iloc[0] == 0.0 and high.iloc[0] == pytest.approx(0.25)
+
+
 def claim_cfg(baselines):
     cfg = config_from_dict(tiny_config(Path("unused"), model={"activations": baselines},
                                        search={"confirm": {"baselines": baselines}}))
@@ -655,3 +665,50 @@ def test_the_search_claim_needs_every_baseline_and_says_how_far_a_candidate_can_
     assert "gelu has no finished, diverged or pruned trial" in text
     missing = confirm_frame({k: groups[k] for k in ("top", "d", "relu")})
     assert claim(missing, cfg, cfg, ["top", "d"])[0].startswith("Cannot claim")
+
+
+@pytest.mark.slow
+def test_a_tiny_run_sizes_every_comparison_inside_the_metric_and_owns_test_selection(tmp_path):
+    """A real run validated on the test set with restore-best and early stopping: summary.md
+    and report.html say its test figures were selected on the test set; every comparison
+    has its interval; no interval of statistics.csv leaves what its metric can be."""
+    out = tmp_path / "out"
+    cfg = tiny_config(out, data={"validation": "test", "limit_train": 300},
+                      model={"architecture": "mlp", "depth": 2, "width": 16,
+                             "activations": ["relu", "sigmoid", "tanh"]},
+                      training={"epochs": 2, "seeds": [0, 1, 2], "restore_best": True,
+                                "early_stopping_patience": 1},
+                      statistics={"reference": "relu"})
+    assert main(["run", str(write_config(tmp_path / "c.yaml", cfg)), "--quiet"]) == 0
+    md, html = (out / "summary.md").read_text(), (out / "report.html").read_text()
+    for text in (md, html):
+        assert "these test figures were selected on the test set" in text
+        assert "training.restore_best" in text and "training.early_stopping_patience" in text
+    table = pd.read_csv(out / "statistics.csv")
+    assert set(table["procedure"]) == {REFERENCE} and set(table["compared_with"]) == {"relu"}
+    others = table[table["activation"] != "relu"]
+    assert others["ci_low_vs_best"].notna().all() and others["ci_high_vs_best"].notna().all()
+    for column in ("test_categorical_accuracy", "best_val_categorical_accuracy", "test_loss"):
+        low, high = metric_range(column)
+        assert (table[f"{column}_ci95_low"] >= low).all()
+        assert (table[f"{column}_ci95_high"] <= high).all()
+    bullets = [line for line in md.splitlines() if line.startswith("- relu vs ")]
+    assert len(bullets) == 2
+    # 3 seeds bound no difference at 95%, and the text says so
+    assert all("the seeds do not bound how much" in line and "Hodges-Lehmann" in line
+               for line in bullets)
+    assert "no activation can be told apart from relu" in md
+    # redrawn without the reference (it changes no trial): Hsu's MCB, the best's own
+    # interval first
+    import yaml
+
+    saved = yaml.safe_load((out / "config.yaml").read_text())
+    del saved["statistics"]
+    (out / "config.yaml").write_text(yaml.safe_dump(saved, sort_keys=False))
+    assert main(["plot", str(out)]) == 0
+    md = (out / "summary.md").read_text()
+    table = pd.read_csv(out / "statistics.csv")
+    assert set(table["procedure"]) == {MCB} and table["ci_low_vs_best"].notna().all()
+    assert "Hsu's multiple comparisons with the best" in md
+    best = table["activation"].iloc[0]
+    assert f"- {best} (best by mean): " in md

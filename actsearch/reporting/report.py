@@ -351,7 +351,7 @@ def comparison_sentences(verdict: RankingVerdict, scale: tuple[float, str] = (10
                          ) -> list[str]:
     """One line per comparison; under MCB the best's own interval first."""
     lines = []
-    if verdict.procedure == MCB and np.isfinite(verdict.best_low):
+    if verdict.procedure == MCB and not np.isnan(verdict.best_low):
         lines.append(f"{verdict.best} (best by mean): "
                      f"{size_sentence(verdict.best, 'the best of the others', verdict.best_low, verdict.best_high, scale)}")  # noqa: E501
     return lines + [comparison_sentence(c, scale) for c in verdict.comparisons]
@@ -377,7 +377,8 @@ def comparison_sentence(c: Comparison, scale: tuple[float, str] = (100.0, "pp"))
         verdict = (f"excluded: {c.rival} is at least as good" if c.significant
                    else "may be the best")
         return (f"{head}, Hodges-Lehmann estimate {shift} ({c.test} over "
-                f"{seeds}{counted}{effect}); {size} (95%, MCB). Clearest rival {c.rival}: "
+                f"{seeds}{counted}{effect}); {size}{_level(c, '95%, MCB')}. Clearest rival "
+                f"{c.rival}: "
                 f"one-sided p = {c.p_value:.2g} (smallest possible {c.p_floor:.2g}), times "
                 f"the rivals {c.p_adjusted:.2g}: {verdict}")
     size = size_sentence(c.activation, c.best, c.low, c.high, scale)
@@ -386,7 +387,12 @@ def comparison_sentence(c: Comparison, scale: tuple[float, str] = (100.0, "pp"))
                     f"make them equal")
     return (f"{head}, Hodges-Lehmann estimate {shift}, {c.test} over {seeds}{counted}{effect}, "
             f"p = {c.p_value:.2g} (smallest possible {c.p_floor:.2g}), Holm-adjusted p = "
-            f"{c.p_adjusted:.2g}: {verdict}; {size} (simultaneous 95%)")
+            f"{c.p_adjusted:.2g}: {verdict}; {size}{_level(c, 'simultaneous 95%')}")
+
+
+def _level(c: Comparison, level: str) -> str:
+    """The interval's level, where the interval bounds something."""
+    return f" ({level})" if np.isfinite(c.low) or np.isfinite(c.high) else ""
 
 
 DIAGNOSTICS_INTRO = (
