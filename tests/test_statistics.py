@@ -712,3 +712,19 @@ def test_a_tiny_run_sizes_every_comparison_inside_the_metric_and_owns_test_selec
     assert "Hsu's multiple comparisons with the best" in md
     best = table["activation"].iloc[0]
     assert f"- {best} (best by mean): " in md
+
+
+def test_statistics_reference_is_checked_and_changes_no_trial(tmp_path):
+    from actsearch.errors import UserError
+    from actsearch.storage import same_experiment
+
+    base = tiny_config(tmp_path, model={"activations": ["relu", "gelu"]})
+    with pytest.raises(UserError, match="statistics.reference 'elu' is not among the "
+                                        "activations trained"):
+        config_from_dict({**base, "statistics": {"reference": "elu"}})
+    named = config_from_dict({**base, "statistics": {"reference": "gelu"}})
+    assert named.statistics.reference == "gelu"
+    assert named.to_dict()["statistics"] == {"reference": "gelu"}
+    plain = config_from_dict(base)
+    assert "statistics" not in plain.to_dict()  # folders without the section stay as they were
+    assert same_experiment(plain.to_dict(), named.to_dict())  # a folder resumes across it

@@ -354,10 +354,12 @@ def comparison_sentences(verdict: RankingVerdict, scale: tuple[float, str] = (10
     if verdict.procedure == MCB and not np.isnan(verdict.best_low):
         lines.append(f"{verdict.best} (best by mean): "
                      f"{size_sentence(verdict.best, 'the best of the others', verdict.best_low, verdict.best_high, scale)}")  # noqa: E501
-    return lines + [comparison_sentence(c, scale) for c in verdict.comparisons]
+    rivals = len(verdict.comparisons)
+    return lines + [comparison_sentence(c, scale, rivals) for c in verdict.comparisons]
 
 
-def comparison_sentence(c: Comparison, scale: tuple[float, str] = (100.0, "pp")) -> str:
+def comparison_sentence(c: Comparison, scale: tuple[float, str] = (100.0, "pp"),
+                        rivals: int = 1) -> str:
     factor, unit = scale
     diff = f"{c.difference * factor:+.2f}" + (f" {unit}" if unit else "")
     mcb = c.procedure == MCB
@@ -375,12 +377,12 @@ def comparison_sentence(c: Comparison, scale: tuple[float, str] = (100.0, "pp"))
     if mcb:
         size = size_sentence(c.activation, "the best of the others", c.low, c.high, scale)
         verdict = (f"excluded: {c.rival} is at least as good" if c.significant
-                   else "may be the best")
+                   else "not excluded (which does not make it as good)")
         return (f"{head}, Hodges-Lehmann estimate {shift} ({c.test} over "
                 f"{seeds}{counted}{effect}); {size}{_level(c, '95%, MCB')}. Clearest rival "
-                f"{c.rival}: "
-                f"one-sided p = {c.p_value:.2g} (smallest possible {c.p_floor:.2g}), times "
-                f"the rivals {c.p_adjusted:.2g}: {verdict}")
+                f"{c.rival}: one-sided p = {c.p_value:.2g} (smallest possible "
+                f"{c.p_floor:.2g}), times {rivals} rival{'s' if rivals > 1 else ''} "
+                f"{c.p_adjusted:.2g}: {verdict}")
     size = size_sentence(c.activation, c.best, c.low, c.high, scale)
     verdict = ("significant at the 5% level" if c.significant
                else f"not significant at {min(c.n_best, c.n_other)} seeds, which does not "
@@ -478,7 +480,7 @@ def interval_text(low: float, high: float, factor: float) -> str:
         return "-"
 
     def one(value: float) -> str:
-        return ("+∞" if value > 0 else "-∞") if np.isinf(value) else f"{value * factor:+.2f}"
+        return ("+∞" if value > 0 else "-∞") if np.isinf(value) else f"{value * factor + 0.0:+.2f}"
     return f"[{one(low)}, {one(high)}]"
 
 
