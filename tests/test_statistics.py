@@ -424,7 +424,7 @@ def test_the_statistics_table_and_summary_rank_a_diverged_seed_last(tmp_path):
     assert gelu["procedure"] == MCB and gelu["rival"] == "relu"
     # every activation has its interval (3 seeds cannot bound it at 95%), inside the column
     assert table["ci_low_vs_best"].notna().all() and table["ci_high_vs_best"].notna().all()
-    assert md_table.header[-1] == "- the best of the others (pp, 95%)"
+    assert md_table.header[-1] == "vs the best of the others (pp, 95%)"
     assert md_table.rows[0][-1] == "[-∞, +∞]"
 
 

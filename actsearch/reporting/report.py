@@ -468,7 +468,7 @@ def _ranking_table(ranking: pd.DataFrame, cfg: Config) -> Table:
         procedure = ranking["procedure"].iloc[0]
         against = ("the best of the others" if procedure == MCB
                    else ranking["compared_with"].iloc[0])
-        header.append(f"- {against} ({'pp' if unit else metric}, 95%)")
+        header.append(f"vs {against} ({'pp' if unit else metric}, 95%)")
         for cells, (_, row) in zip(rows, ranking.iterrows(), strict=True):
             cells.append(interval_text(row["ci_low_vs_best"], row["ci_high_vs_best"], factor))
     return Table(header, rows)
