@@ -173,7 +173,8 @@ class Comparison:
     low: float = float("nan")  # simultaneous 95% interval: REFERENCE activation - reference;
     high: float = float("nan")  # MCB activation - the best of the others (+-inf: unbounded)
     procedure: str = ""  # MCB or REFERENCE
-    rival: str = ""  # MCB: the activation that beats this one most clearly
+    rival: str = ""  # MCB: the activation with the smallest one-sided p against this one
+    #                  (descriptive: MCB claims only that some activation is at least as good)
 
     @property
     def testable(self) -> bool:

@@ -376,7 +376,7 @@ def comparison_sentence(c: Comparison, scale: tuple[float, str] = (100.0, "pp"),
     shift = f"{-c.shift * factor:+.2f}" + (f" {unit}" if unit else "")
     if mcb:
         size = size_sentence(c.activation, "the best of the others", c.low, c.high, scale)
-        verdict = (f"excluded: {c.rival} is at least as good" if c.significant
+        verdict = ("excluded: another activation is at least as good" if c.significant
                    else "not excluded (which does not make it as good)")
         return (f"{head}, Hodges-Lehmann estimate {shift} ({c.test} over "
                 f"{seeds}{counted}{effect}); {size}{_level(c, '95%, MCB')}. Clearest rival "
