@@ -142,6 +142,9 @@ def test_the_report_states_the_smallest_p_the_seeds_allow():
                            "none can be significant here (MCB over 2 rivals of each "
                            "activation needs p < 0.025)")
     assert three.distinguishable == [] and three.p_floor == 0.125
+    # 3 seeds bound no difference at 95%; MCB over 2 rivals needs 1/2^n < 2.5%: 6 seeds
+    assert all("at least 6 paired seeds are needed for a distribution-free 95% interval here"
+               in line for line in comparison_sentences(three))
     cfg = config_from_dict(tiny_config(Path("unused")))
     assert verdict_sentence(three, cfg) == (
         "a has the best mean test categorical_accuracy. With these seeds no activation can be "

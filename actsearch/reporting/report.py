@@ -326,12 +326,15 @@ def _amount(value: float, factor: float, unit: str) -> str:
 
 
 def size_sentence(name: str, other: str, low: float, high: float,
-                  scale: tuple[float, float | str]) -> str:
-    """What an interval of `name` - `other` (positive: name better) leaves open, in words."""
+                  scale: tuple[float, float | str], needed: int | None = None) -> str:
+    """What an interval of `name` - `other` (positive: name better) leaves open, in words;
+    `needed`: the paired seeds that would bound it."""
     factor, unit = scale
     if not (np.isfinite(low) or np.isfinite(high)):
+        more = (f"at least {needed} paired seeds are needed" if needed
+                else "more seeds are needed")
         return (f"the seeds do not bound how much {name} is better or worse than {other} "
-                f"(more seeds are needed for a distribution-free 95% interval)")
+                f"({more} for a distribution-free 95% interval here)")
     better = (f"at most {_amount(high, factor, unit)} better" if np.isfinite(high)
               else "better by an amount the seeds do not bound")
     worse = (f"at most {_amount(low, factor, unit)} worse" if np.isfinite(low)
@@ -351,10 +354,11 @@ def comparison_sentences(verdict: RankingVerdict, scale: tuple[float, str] = (10
                          ) -> list[str]:
     """One line per comparison; under MCB the best's own interval first."""
     lines = []
-    if verdict.procedure == MCB and not np.isnan(verdict.best_low):
-        lines.append(f"{verdict.best} (best by mean): "
-                     f"{size_sentence(verdict.best, 'the best of the others', verdict.best_low, verdict.best_high, scale)}")  # noqa: E501
     rivals = len(verdict.comparisons)
+    if verdict.procedure == MCB and not np.isnan(verdict.best_low):
+        size = size_sentence(verdict.best, "the best of the others", verdict.best_low,
+                             verdict.best_high, scale, seeds_needed(rivals, sides=1))
+        lines.append(f"{verdict.best} (best by mean): {size}")
     return lines + [comparison_sentence(c, scale, rivals) for c in verdict.comparisons]
 
 
@@ -375,7 +379,8 @@ def comparison_sentence(c: Comparison, scale: tuple[float, str] = (100.0, "pp"),
     effect = "" if np.isnan(c.effect_size) else f", {c.effect} = {c.effect_size:.2f}"
     shift = f"{-c.shift * factor:+.2f}" + (f" {unit}" if unit else "")
     if mcb:
-        size = size_sentence(c.activation, "the best of the others", c.low, c.high, scale)
+        size = size_sentence(c.activation, "the best of the others", c.low, c.high, scale,
+                             seeds_needed(rivals, sides=1))
         verdict = ("excluded: another activation is at least as good" if c.significant
                    else "not excluded (which does not make it as good)")
         return (f"{head}, Hodges-Lehmann estimate {shift} ({c.test} over "
@@ -383,7 +388,8 @@ def comparison_sentence(c: Comparison, scale: tuple[float, str] = (100.0, "pp"),
                 f"{c.rival}: one-sided p = {c.p_value:.2g} (smallest possible "
                 f"{c.p_floor:.2g}), times {rivals} rival{'s' if rivals > 1 else ''} "
                 f"{c.p_adjusted:.2g}: {verdict}")
-    size = size_sentence(c.activation, c.best, c.low, c.high, scale)
+    size = size_sentence(c.activation, c.best, c.low, c.high, scale,
+                         seeds_needed(rivals, sides=2))
     verdict = ("significant at the 5% level" if c.significant
                else f"not significant at {min(c.n_best, c.n_other)} seeds, which does not "
                     f"make them equal")
