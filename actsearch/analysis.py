@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 
 from actsearch.config import Config, Point, sweep_points
-from actsearch.statistics import aggregate, compare_to_best, ranking_order
+from actsearch.statistics import MCB, aggregate, ranking_order, ranking_verdict
 from actsearch.storage import ResultsDir
 from actsearch.trials import Status, Trial
 
@@ -123,8 +123,11 @@ def rank_activations(cfg: Config, summary: pd.DataFrame) -> pd.DataFrame:
     mean, std, 95% CI of the objective on the test set over finished seeds, the test loss and
     the best validation value, the diverged and pruned counts; ranked by
     statistics.ranking_order (a diverged or pruned seed counts as the worst outcome); each
-    compared with the best of its point (exact sign-flip or rank-sum permutation test,
-    Holm-adjusted p-value, the smallest p the seeds allow, effect size)."""
+    compared with statistics.reference (Holm) or, without one, with the best of the others
+    (Hsu's MCB): exact sign-flip or rank-sum permutation test, adjusted p-value, the smallest
+    p the seeds allow, effect size, Hodges-Lehmann shift and simultaneous 95% interval
+    (ci_low/high_vs_best: activation - reference, or under MCB activation - the best of the
+    others; positive means better, in the metric's units, a loss's sign flipped)."""
     return per_point(sweep_points(cfg), summary, lambda rows: _rank(cfg, rows))
 
 
@@ -142,15 +145,24 @@ def _rank(cfg: Config, summary: pd.DataFrame) -> pd.DataFrame:
     table = table.assign(_at=[position.get(a, len(position)) for a in table["activation"]])
     table = table.sort_values("_at", kind="stable").drop(columns="_at")
     table.insert(0, "rank", range(1, len(table) + 1))
-    comparisons = {c.activation: c for c in compare_to_best(summary, score, higher)}
+    verdict = ranking_verdict(summary, score, higher, cfg.statistics.reference)
+    comparisons = {c.activation: c for c in verdict.comparisons} if verdict else {}
     fields = {"diff_to_best": ("difference", 0.0), "test_vs_best": ("test", ""),
               "p_value_vs_best": ("p_value", float("nan")),
               "p_adjusted_vs_best": ("p_adjusted", float("nan")),
               "p_floor_vs_best": ("p_floor", float("nan")),
-              "effect_vs_best": ("effect_size", float("nan")), "effect_kind": ("effect", "")}
+              "effect_vs_best": ("effect_size", float("nan")), "effect_kind": ("effect", ""),
+              "shift_vs_best": ("shift", float("nan")), "ci_low_vs_best": ("low", float("nan")),
+              "ci_high_vs_best": ("high", float("nan")), "rival": ("rival", "")}
     for column, (attribute, default) in fields.items():
         table[column] = [getattr(comparisons[a], attribute) if a in comparisons else default
                          for a in table["activation"]]
+    if verdict is not None and verdict.procedure == MCB:  # the best's own lead, its interval
+        first = table["activation"] == verdict.best
+        table.loc[first, "ci_low_vs_best"] = verdict.best_low
+        table.loc[first, "ci_high_vs_best"] = verdict.best_high
+    table["compared_with"] = verdict.anchor if verdict else ""
+    table["procedure"] = verdict.procedure if verdict else ""
     return table.reset_index(drop=True)
 
 

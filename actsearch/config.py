@@ -152,6 +152,15 @@ class PlotsConfig:
 
 
 @dataclass
+class StatisticsConfig:
+    """How the report tests the ranking (actsearch.statistics); changes no trial."""
+
+    reference: str | None = None  # an activation named before the data were seen (e.g. relu):
+    #                               each other one is tested against it, Holm over the family;
+    #                               null: Hsu's multiple comparisons with the best by mean
+
+
+@dataclass
 class DiagnosticsConfig:
     enabled: bool = True  # gradient norms, clipping, dead units, activation stats per epoch
     probe_size: int = 512  # training images measured (the same ones for every trial); fewer
@@ -267,6 +276,7 @@ class Config:
     pruning: PruningConfig = field(default_factory=PruningConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
     plots: PlotsConfig = field(default_factory=PlotsConfig)
+    statistics: StatisticsConfig = field(default_factory=StatisticsConfig)
     diagnostics: DiagnosticsConfig = field(default_factory=DiagnosticsConfig)
     execution: ExecutionConfig = field(default_factory=ExecutionConfig)
     search: SearchConfig = field(default_factory=SearchConfig)
@@ -286,6 +296,8 @@ class Config:
             del d["search"]
         if not self.sweep:  # ... and so do runs without a sweep
             del d["sweep"]
+        if self.statistics == StatisticsConfig():  # ... and without a statistics section
+            del d["statistics"]
         return d
 
 
@@ -479,6 +491,7 @@ def validate(cfg: Config) -> None:
         raise UserError("training.seeds is empty: give at least one seed")
     if len(set(t.seeds)) != len(t.seeds):
         raise UserError("training.seeds lists a seed twice")
+    validate_statistics(cfg)
     if t.early_stopping_patience is not None and t.early_stopping_patience < 1:
         raise UserError("training.early_stopping_patience must be at least 1 (or null for off)")
     for metric in t.metrics:
@@ -515,6 +528,20 @@ def validate(cfg: Config) -> None:
     validate_transfer(cfg)
     validate_pruning(cfg.pruning, cfg.objective)
     validate_sweep(cfg)
+
+
+def validate_statistics(cfg: Config) -> None:
+    """statistics.reference names an activation the run (or a search's confirm run) trains."""
+    reference = cfg.statistics.reference
+    if reference is None:
+        return
+    if not isinstance(reference, str) or not reference.strip():
+        raise UserError("statistics.reference must name an activation (or be null)")
+    searching = cfg.search != SearchConfig()
+    trained = [*cfg.model.activations, *(cfg.search.confirm.baselines if searching else [])]
+    if reference not in trained:
+        raise UserError(f"statistics.reference {reference!r} is not among the activations "
+                        f"trained ({', '.join(map(str, trained))})")
 
 
 def validate_pruning(p: PruningConfig, objective: ObjectiveConfig) -> None:
@@ -655,6 +682,7 @@ _AXES = ("model.activations", "training.seeds")
 # executed; data is loaded once per run, so it is one for all points.
 _NOT_SWEPT = {"name": "names the run", "sweep": "is the sweep itself", "search": "drives "
               "actsearch search", "output": "says where results go", "plots": "only draws",
+              "statistics": "tests every point alike",
               "objective": "ranks every point alike", "diagnostics": "measures every trial "
               "alike", "execution": "says how trials run, not what they are", "data": "is "
               "loaded once for every point", "pruning": "judges every point alike"}

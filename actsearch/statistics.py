@@ -18,27 +18,41 @@ activations are ordered by the mean over their seeds with each diverged or prune
 worst finished value at the same point (then fewer such seeds first), so an activation that
 diverges in some seeds can never outrank one that equals it everywhere else and never does.
 
-The best activation (first in that order) is compared with each other one by an exact
-permutation test on ranks, exact for few seeds and valid for any distribution:
+Which differences are claimed, with a family-wise error of at most ALPHA:
+- statistics.reference set (an activation named before the data were seen, e.g. the
+  article's relu): each other activation against it, two-sided, Holm's step-down method over
+  the family (compare_to_reference);
+- else Hsu's multiple comparisons with the best (MCB): each activation against the best of
+  the others, with constrained intervals; an activation is excluded (some other one is at
+  least as good) when a rival beats it one-sided at ALPHA / (K - 1). Picking the best by mean
+  and testing it against the rest at ALPHA would not hold: the best is chosen on the same
+  seeds (7.5-7.9% family-wise error with 6 equal activations and 8 seeds).
+The tests are exact permutation tests on ranks, valid for any distribution:
 - seeds paired (both activations have the same counted seeds; same seed = same initial
   weights, split and batch order): the sign-flip test on the paired differences with the
   signed-rank statistic (the exact Wilcoxon signed-rank test, Pratt's treatment of zero
   differences). With n seeds every one of the 2^n sign patterns is enumerated (n <= 13), so
-  p is never below 2/2^n: 0.5 with 2 seeds, 0.25 with 3, 0.0625 with 5. A worst seed is a
-  difference of infinite size, the largest rank;
+  a two-sided p is never below 2/2^n: 0.5 with 2 seeds, 0.25 with 3, 0.0625 with 5. A worst
+  seed is a difference of infinite size, the largest rank;
 - seeds not paired (a seed failed or is missing on one side): the permutation test on the
   pooled ranks (the exact Mann-Whitney rank-sum test), p never below 2/C(n1 + n2, n1).
 Beyond exact enumeration both draw PERMUTATIONS random permutations (fixed seed; p counts the
-observed one, so it is never 0). p-values are two-sided and adjusted by Holm's step-down
-method over the comparisons with the best (family-wise error at ALPHA); only the adjusted
-p-value decides significance. Effect sizes (d_z paired, Cohen's d unpaired) use the finished
-values and are left out when a worst seed takes part.
+observed one, so it is never 0). Every comparison has a size: the Hodges-Lehmann shift (the
+median of the Walsh averages, paired; of the pairwise differences, unpaired) and the interval
+that inverts the same test (exact when no values tie); the intervals are simultaneous at
+1 - ALPHA (Bonferroni for the reference, MCB's construction otherwise), unbounded (+-inf)
+where the seeds cannot reach the level. Effect sizes (d_z paired, Cohen's d unpaired) use the
+finished values and are left out when a worst seed takes part. Intervals of a mean are
+t-intervals cut to what the metric can be (metric_range): the true mean is in that range, so
+the cut interval covers it exactly as often.
 
 This module computes numbers only; the sentences belong to the report.
 """
 
 from __future__ import annotations
 
+import functools
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -50,6 +64,8 @@ from scipy import stats
 from actsearch.trials import Status
 
 ALPHA = 0.05
+MCB = "Hsu's multiple comparisons with the best"
+REFERENCE = "against the reference, Holm"
 PAIRED = "paired sign-flip test (signed ranks)"
 UNPAIRED = "rank-sum permutation test"
 COHENS_D = "Cohen's d"  # mean difference / pooled standard deviation (unpaired)
@@ -60,8 +76,10 @@ WORST = (Status.DIVERGED, Status.PRUNED)  # counted as the worst outcome
 RELATIVE_DIGITS = 10  # differences below 1e-10 of the values compared are float noise
 
 
-def describe(values: np.ndarray) -> dict[str, float]:
-    """Mean, sample standard deviation and a 95% t-interval (NaN where undefined)."""
+def describe(values: np.ndarray, bounds: tuple[float, float] = (-math.inf, math.inf)
+             ) -> dict[str, float]:
+    """Mean, sample standard deviation and a 95% t-interval cut to `bounds`, what the metric
+    can be (NaN where undefined)."""
     values = np.asarray(values, dtype=float)
     n = len(values)
     mean = float(values.mean()) if n else float("nan")
@@ -72,6 +90,8 @@ def describe(values: np.ndarray) -> dict[str, float]:
         low = high = mean
     else:
         low = high = float("nan")
+    if n > 1:
+        low, high = max(low, bounds[0]), min(high, bounds[1])
     return {"mean": mean, "std": std, "ci95_low": float(low), "ci95_high": float(high)}
 
 
@@ -88,7 +108,8 @@ def counted_trials(summary: pd.DataFrame, column: str) -> pd.DataFrame:
 
 def aggregate(summary: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     """One row per activation: seeds (finished trials), diverged and pruned counts, counted
-    (the three together), and mean/std/CI of each column over the finished trials."""
+    (the three together), and mean/std/CI of each column over the finished trials (the CI
+    inside what the column can be: metric_range)."""
     rows = []
     for activation, group in summary.groupby("activation", sort=False):
         ok = group[group["status"] == Status.OK]
@@ -98,7 +119,8 @@ def aggregate(summary: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
         row["counted"] = row["seeds"] + row["diverged"] + row["pruned"]
         for col in columns:
             if col in ok:
-                for key, value in describe(ok[col].dropna().to_numpy()).items():
+                values = ok[col].dropna().to_numpy()
+                for key, value in describe(values, metric_range(col)).items():
                     row[f"{col}_{key}"] = value
         rows.append(row)
     return pd.DataFrame(rows)
@@ -128,22 +150,31 @@ def ranking_order(summary: pd.DataFrame, column: str, higher_is_better: bool = T
 
 @dataclass
 class Comparison:
-    """The best activation against one other. Signs: positive means the best is better."""
+    """One activation against the anchor: the best by mean (Hsu's MCB) or the reference fixed
+    in advance (statistics.reference). `difference` and `effect_size`: positive means the
+    anchor is better; `shift`, `low` and `high`: positive means this activation is better."""
 
     activation: str
-    best: str
-    difference: float  # mean(best) - mean(activation) over finished seeds, sign as above
-    p_value: float  # raw two-sided p-value; NaN when untestable (fewer than 2 seeds)
-    p_adjusted: float  # Holm-adjusted over all testable comparisons against the best
+    best: str  # the anchor: the best by mean (MCB) or statistics.reference
+    difference: float  # mean(anchor) - mean(activation) over finished seeds, sign as above
+    p_value: float  # REFERENCE: raw two-sided p; MCB: one-sided p of the rival that beats this
+    #                 activation most clearly; NaN when untestable (fewer than 2 seeds)
+    p_adjusted: float  # REFERENCE: Holm over the family; MCB: Bonferroni over the K - 1 rivals
     effect_size: float  # value of `effect`; NaN when undefined or a worst seed takes part
     effect: str  # D_Z (paired) or COHENS_D (unpaired); "" when untestable
     test: str  # PAIRED or UNPAIRED; "" when untestable
-    n_best: int  # counted seeds of the best activation
+    n_best: int  # counted seeds of the anchor
     n_other: int  # counted seeds of this activation
     n_pairs: int  # seeds used by the paired test; 0 when unpaired
-    p_floor: float = float("nan")  # the smallest p-value this test can give with these seeds
-    worst_best: int = 0  # diverged or pruned seeds of the best among those compared
+    p_floor: float = float("nan")  # the smallest p_value this test can give with these seeds
+    worst_best: int = 0  # diverged or pruned seeds of the anchor among those compared
     worst_other: int = 0  # ... and of this activation
+    shift: float = float("nan")  # Hodges-Lehmann estimate of activation - anchor
+    low: float = float("nan")  # simultaneous 95% interval: REFERENCE activation - reference;
+    high: float = float("nan")  # MCB activation - the best of the others (+-inf: unbounded)
+    procedure: str = ""  # MCB or REFERENCE
+    rival: str = ""  # MCB: the activation with the smallest one-sided p against this one
+    #                  (descriptive: MCB claims only that some activation is at least as good)
 
     @property
     def testable(self) -> bool:
@@ -151,28 +182,37 @@ class Comparison:
 
     @property
     def significant(self) -> bool:
-        """Different from the best at ALPHA after Holm's correction."""
-        return bool(self.p_adjusted < ALPHA)  # NaN (untestable) compares False
+        """REFERENCE: different from the reference (Holm); MCB: excluded from the best (some
+        other activation is at least as good). NaN (untestable) compares False."""
+        return bool(self.p_adjusted < ALPHA)
 
 
 @dataclass
 class RankingVerdict:
-    """What the report says about the winner: who cannot be told apart from it."""
+    """What the report says about the winner: who cannot be told apart from the anchor."""
 
-    best: str
-    indistinguishable: list[str]  # testable, not significantly different after Holm
-    distinguishable: list[str]  # significantly worse than the best after Holm
+    best: str  # the best by mean
+    indistinguishable: list[str]  # testable, not significant (MCB: may be the best)
+    distinguishable: list[str]  # significant (MCB: excluded from the best)
     untestable: list[str]  # fewer than 2 seeds on one side: cannot be told apart either
     test: str  # the test(s) used, e.g. PAIRED or "PAIRED and UNPAIRED"
     comparisons: list[Comparison]
+    procedure: str = ""  # MCB or REFERENCE
+    reference: str | None = None  # statistics.reference, when set and present
+    best_low: float = float("nan")  # MCB: the best's interval for its lead over the others
+    best_high: float = float("nan")
+
+    @property
+    def anchor(self) -> str:
+        return self.reference or self.best
 
     @property
     def best_group(self) -> list[str]:
-        return best_group(self.comparisons, self.best)
+        return best_group(self.comparisons, self.anchor)
 
     @property
     def p_floor(self) -> float:
-        """The smallest raw p-value any comparison here could have given (NaN: none)."""
+        """The smallest p_value any comparison here could have given (NaN: none)."""
         floors = [c.p_floor for c in self.comparisons if c.testable]
         return min(floors) if floors else float("nan")
 
@@ -190,29 +230,30 @@ def holm(p_values: Sequence[float]) -> np.ndarray:
     return adjusted
 
 
-def paired_p_floor(n: int) -> float:
-    """The smallest two-sided p the sign-flip test can give with n paired seeds: 2/2^n (and
-    2/(PERMUTATIONS + 1) once it draws instead of enumerating)."""
+def paired_p_floor(n: int, sides: int = 2) -> float:
+    """The smallest p the sign-flip test can give with n paired seeds: 2/2^n two-sided, 1/2^n
+    one-sided (and sides/(PERMUTATIONS + 1) once it draws instead of enumerating)."""
     if n < 1:
         return float("nan")
-    return min(1.0, max(2.0 / 2.0 ** n, 2.0 / (PERMUTATIONS + 1) if 2 ** n > PERMUTATIONS
-                        else 0.0))
+    drawn = sides / (PERMUTATIONS + 1) if 2 ** n > PERMUTATIONS else 0.0
+    return min(1.0, max(sides / 2.0 ** n, drawn))
 
 
-def unpaired_p_floor(n1: int, n2: int) -> float:
-    """The smallest two-sided p the rank-sum permutation test can give: 2/C(n1 + n2, n1)."""
+def unpaired_p_floor(n1: int, n2: int, sides: int = 2) -> float:
+    """The smallest p the rank-sum permutation test can give: 2/C(n1 + n2, n1) two-sided."""
     if n1 < 1 or n2 < 1:
         return float("nan")
     splits = math.comb(n1 + n2, n1)
-    return min(1.0, max(2.0 / splits, 2.0 / (PERMUTATIONS + 1) if splits > PERMUTATIONS
-                        else 0.0))
+    drawn = sides / (PERMUTATIONS + 1) if splits > PERMUTATIONS else 0.0
+    return min(1.0, max(sides / splits, drawn))
 
 
-def seeds_needed(comparisons: int, alpha: float = ALPHA) -> int:
-    """Paired seeds without which not even the clearest comparison can be significant: Holm
-    asks the smallest of `comparisons` p-values to be below alpha / comparisons."""
+def seeds_needed(comparisons: int, alpha: float = ALPHA, sides: int = 2) -> int:
+    """Paired seeds without which not even the clearest comparison can be significant: the
+    smallest of `comparisons` p-values must be below alpha / comparisons (Holm's first step,
+    and MCB's Bonferroni over the rivals with sides=1)."""
     n = 1
-    while paired_p_floor(n) >= alpha / max(comparisons, 1):
+    while paired_p_floor(n, sides) >= alpha / max(comparisons, 1):
         n += 1
     return n
 
@@ -227,33 +268,228 @@ def _without_float_noise(values: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(values), rounded, values)
 
 
-def signed_rank_p(differences: np.ndarray) -> float:
-    """Two-sided p of the sign-flip test on paired differences (signed-rank statistic); the
-    differences may be +-inf (a worst seed on one side), not NaN."""
-    d = _without_float_noise(differences)
-    signed = np.sign(d) * stats.rankdata(np.abs(d))
-    result = stats.permutation_test((signed,), _total, permutation_type="samples",
-                                    vectorized=True, n_resamples=PERMUTATIONS,
-                                    alternative="two-sided", rng=0)
-    return float(result.pvalue)
+# --- the exact tests, many at once (rows of an array), as numbers ---------------------------
+
+def _sign_patterns(n: int) -> tuple[np.ndarray, bool]:
+    """Every sign pattern of n seeds (rows of +-1) when 2^n <= PERMUTATIONS, else
+    PERMUTATIONS random ones (fixed seed); and whether they are all of them."""
+    if 2 ** n <= PERMUTATIONS:
+        bits = (np.arange(2 ** n)[:, None] >> np.arange(n)) & 1
+        return 1.0 - 2.0 * bits, True
+    return np.random.default_rng(0).choice([-1.0, 1.0], size=(PERMUTATIONS, n)), False
 
 
-def rank_sum_p(a: np.ndarray, b: np.ndarray) -> float:
-    """Two-sided p of the permutation test on pooled ranks (a, b may hold -inf: worst)."""
-    ranks = stats.rankdata(_without_float_noise(np.concatenate([a, b])))
-    result = stats.permutation_test((ranks[:len(a)], ranks[len(a):]), _mean_difference,
-                                    permutation_type="independent", vectorized=True,
-                                    n_resamples=PERMUTATIONS, alternative="two-sided", rng=0)
-    return float(result.pvalue)
+def _splits(n1: int, n2: int) -> tuple[np.ndarray, bool]:
+    """Indicator rows (n1 + n2 columns, n1 ones) of every way to split the pooled seeds when
+    there are at most PERMUTATIONS, else PERMUTATIONS random splits (fixed seed)."""
+    n = n1 + n2
+    if math.comb(n, n1) <= PERMUTATIONS:
+        rows = np.zeros((math.comb(n, n1), n))
+        for i, chosen in enumerate(itertools.combinations(range(n), n1)):
+            rows[i, list(chosen)] = 1.0
+        return rows, True
+    order = np.argsort(np.random.default_rng(0).random((PERMUTATIONS, n)), axis=1)
+    return (order < n1).astype(float), False
 
 
-def _total(x: np.ndarray, axis: int) -> np.ndarray:
-    return np.sum(x, axis=axis)
+def _p_from_null(observed: np.ndarray, null: np.ndarray, exact: bool, alternative: str
+                 ) -> np.ndarray:
+    """p of each row's observed statistic against its null draws (columns), as
+    scipy.stats.permutation_test: exact counts, or (1 + count) / (1 + draws)."""
+    tol = 1e-9 * np.maximum(1.0, np.abs(observed))[:, None]
+    greater = (null >= observed[:, None] - tol).sum(axis=1)
+    less = (null <= observed[:, None] + tol).sum(axis=1)
+    draws = null.shape[1]
+    if exact:
+        p_greater, p_less = greater / draws, less / draws
+    else:
+        p_greater, p_less = (greater + 1) / (draws + 1), (less + 1) / (draws + 1)
+    if alternative == "greater":
+        return np.minimum(1.0, p_greater)
+    if alternative == "less":
+        return np.minimum(1.0, p_less)
+    return np.minimum(1.0, 2 * np.minimum(p_greater, p_less))
 
 
-def _mean_difference(x: np.ndarray, y: np.ndarray, axis: int) -> np.ndarray:
-    return np.mean(x, axis=axis) - np.mean(y, axis=axis)
+def _shared_null_p(observed: np.ndarray, null: np.ndarray, exact: bool, alternative: str
+                   ) -> np.ndarray:
+    """_p_from_null for rows that share one null distribution (no ties: the same ranks in
+    every row), by sorted search instead of a row-by-draw comparison."""
+    null = np.sort(null)
+    tol = 1e-9 * np.maximum(1.0, np.abs(observed))
+    greater = len(null) - np.searchsorted(null, observed - tol, side="left")
+    less = np.searchsorted(null, observed + tol, side="right")
+    draws = len(null)
+    if exact:
+        p_greater, p_less = greater / draws, less / draws
+    else:
+        p_greater, p_less = (greater + 1) / (draws + 1), (less + 1) / (draws + 1)
+    if alternative == "greater":
+        return np.minimum(1.0, p_greater)
+    if alternative == "less":
+        return np.minimum(1.0, p_less)
+    return np.minimum(1.0, 2 * np.minimum(p_greater, p_less))
 
+
+def _same_ranks(ranks: np.ndarray) -> bool:
+    """Do all rows hold the same multiset of ranks (then they share one null)?"""
+    ordered = np.sort(ranks, axis=1)
+    return bool(len(ranks) > 1 and (ordered == ordered[0]).all())
+
+
+def _signed_ranks(d: np.ndarray) -> np.ndarray:
+    """Per row: sign(d) * rank(|d|) (Pratt: zeros ranked, then count 0; +-inf the largest)."""
+    rows = np.array([_without_float_noise(row) for row in d]) if len(d) else d
+    return np.sign(rows) * stats.rankdata(np.abs(rows), axis=1)
+
+
+def sign_flip_p(d: np.ndarray, alternative: str = "two-sided") -> np.ndarray:
+    """p of the exact sign-flip test on the signed ranks of each row of paired differences
+    d (rows: comparisons, columns: seeds; +-inf allowed, no NaN). "greater": the first of the
+    pair is better."""
+    d = np.atleast_2d(np.asarray(d, dtype=float))
+    signed = _signed_ranks(d)
+    patterns, exact = _sign_patterns(d.shape[1])
+    if _same_ranks(np.abs(signed)):  # every full set of patterns gives the same null
+        return _shared_null_p(signed.sum(axis=1), patterns @ np.abs(signed[0]), exact,
+                              alternative)
+    null = np.abs(signed) @ patterns.T
+    return _p_from_null(signed.sum(axis=1), null, exact, alternative)
+
+
+def rank_sum_p_many(a: np.ndarray, b: np.ndarray, alternative: str = "two-sided",
+                    chunk: int = 256) -> np.ndarray:
+    """p of the exact permutation test on pooled ranks, one per row of a (n1 seeds) and b
+    (n2 seeds); -inf allowed (the worst). "greater": a is better."""
+    a, b = np.atleast_2d(np.asarray(a, dtype=float)), np.atleast_2d(np.asarray(b, dtype=float))
+    pooled = np.concatenate([a, b], axis=1)
+    rows = np.array([_without_float_noise(row) for row in pooled])
+    ranks = stats.rankdata(rows, axis=1)
+    split, exact = _splits(a.shape[1], b.shape[1])
+    if _same_ranks(ranks):
+        return _shared_null_p(ranks[:, :a.shape[1]].sum(axis=1), split @ np.sort(ranks[0]),
+                              exact, alternative)
+    out = np.empty(len(ranks))
+    for start in range(0, len(ranks), chunk):
+        part = ranks[start:start + chunk]
+        out[start:start + chunk] = _p_from_null(part[:, :a.shape[1]].sum(axis=1),
+                                                part @ split.T, exact, alternative)
+    return out
+
+
+def signed_rank_p(differences: np.ndarray, alternative: str = "two-sided") -> float:
+    """p of the sign-flip test on paired differences (signed-rank statistic); the differences
+    may be +-inf (a worst seed on one side), not NaN."""
+    return float(sign_flip_p(np.asarray(differences, dtype=float)[None, :], alternative)[0])
+
+
+def rank_sum_p(a: np.ndarray, b: np.ndarray, alternative: str = "two-sided") -> float:
+    """p of the permutation test on pooled ranks (a, b may hold -inf: worst)."""
+    return float(rank_sum_p_many(np.asarray(a, float)[None, :], np.asarray(b, float)[None, :],
+                                 alternative)[0])
+
+
+# --- the size of a difference: Hodges-Lehmann shifts and the intervals of the tests --------
+
+@functools.lru_cache(maxsize=256)
+def _signed_rank_tail(n: int) -> np.ndarray:
+    """P(W >= t) for t = 0..n(n+1)/2, W the Wilcoxon signed-rank statistic of n seeds (no
+    ties): the share of the 2^n sign patterns whose positive ranks sum to t or more."""
+    counts = np.zeros(n * (n + 1) // 2 + 1)
+    counts[0] = 1.0
+    for k in range(1, n + 1):
+        counts[k:] = counts[k:] + counts[:-k].copy()
+    return counts[::-1].cumsum()[::-1] / 2.0 ** n
+
+
+@functools.lru_cache(maxsize=256)
+def _rank_sum_tail(n1: int, n2: int) -> np.ndarray:
+    """P(U >= t) for t = 0..n1 n2, U the Mann-Whitney count of (a_i > b_j) pairs (no ties)."""
+    # counts[i][j] = frequencies of U for sizes i, j: U(i, j) = U(i - 1, j) + j or U(i, j - 1)
+    table = [[np.ones(1) for _ in range(n2 + 1)] for _ in range(n1 + 1)]
+    for i in range(1, n1 + 1):
+        for j in range(1, n2 + 1):
+            counts = np.zeros(i * j + 1)
+            counts[j:j + (i - 1) * j + 1] += table[i - 1][j]
+            counts[:i * (j - 1) + 1] += table[i][j - 1]
+            table[i][j] = counts
+    counts = table[n1][n2]
+    return counts[::-1].cumsum()[::-1] / counts.sum()
+
+
+def _bounds_from(values: np.ndarray, tail: np.ndarray, alpha_one: float
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, the interval inverting a one-sided test at alpha_one on each side: the c-th
+    smallest and c-th largest of the row's values (Walsh averages or pairwise differences),
+    where the test rejects a shift delta once #{values > delta} >= t, t the smallest count
+    with P(T >= t) <= alpha_one, c = N + 1 - t; +-inf when the seeds cannot reach
+    alpha_one."""
+    values = np.sort(values, axis=1)
+    m, n = values.shape
+    reachable = np.flatnonzero(tail <= alpha_one * (1 + 1e-9))
+    if not n or not reachable.size or n + 1 - int(reachable[0]) < 1:
+        return np.full(m, -math.inf), np.full(m, math.inf)
+    c = n + 1 - int(reachable[0])
+    return values[:, c - 1], values[:, n - c]
+
+
+def _no_nan(values: np.ndarray) -> np.ndarray:
+    """inf - inf (a worst seed on both sides of a difference) is a tie: 0."""
+    return np.where(np.isnan(values), 0.0, values)
+
+
+def paired_shifts(d: np.ndarray, alpha_one: float
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per row of paired differences d (rows: comparisons, columns: seeds): the
+    Hodges-Lehmann shift (the median of the Walsh averages) and the interval that inverts the
+    exact sign-flip test, alpha_one each side."""
+    d = np.atleast_2d(np.asarray(d, dtype=float))
+    i, j = np.triu_indices(d.shape[1])
+    with np.errstate(invalid="ignore"):
+        walsh = _no_nan((d[:, i] + d[:, j]) / 2)
+    low, high = _bounds_from(walsh, _signed_rank_tail(d.shape[1]), alpha_one)
+    return np.median(walsh, axis=1), low, high
+
+
+def unpaired_shifts(a: np.ndarray, b: np.ndarray, alpha_one: float
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per row of a (n1 seeds) against b (n2 seeds): the Hodges-Lehmann shift (the median of
+    the pairwise differences) and the interval that inverts the exact rank-sum test,
+    alpha_one each side."""
+    a, b = np.atleast_2d(np.asarray(a, float)), np.atleast_2d(np.asarray(b, float))
+    with np.errstate(invalid="ignore"):
+        diffs = _no_nan((a[:, :, None] - b[:, None, :]).reshape(len(a), -1))
+    low, high = _bounds_from(diffs, _rank_sum_tail(a.shape[1], b.shape[1]), alpha_one)
+    return np.median(diffs, axis=1), low, high
+
+
+def paired_shift(d: np.ndarray, alpha_one: float) -> tuple[float, float, float]:
+    """(Hodges-Lehmann shift, low, high) of one comparison's paired differences."""
+    shift, low, high = paired_shifts(_without_float_noise(d)[None, :], alpha_one)
+    return float(shift[0]), float(low[0]), float(high[0])
+
+
+def unpaired_shift(a: np.ndarray, b: np.ndarray, alpha_one: float
+                   ) -> tuple[float, float, float]:
+    """(Hodges-Lehmann shift, low, high) of a against b, one comparison."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    noise = _without_float_noise(np.concatenate([a, b]))
+    shift, low, high = unpaired_shifts(noise[None, :len(a)], noise[None, len(a):], alpha_one)
+    return float(shift[0]), float(low[0]), float(high[0])
+
+
+def constrained_intervals(low: np.ndarray, high: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Hsu's constrained MCB intervals from pairwise bounds (..., K, K): low[i, j] and
+    high[i, j] bound theta_i - theta_j (diagonal ignored); returns the intervals of
+    theta_i - max_{j != i} theta_j: [min(0, min_j low_ij), max(0, min_j high_ij)]."""
+    k = low.shape[-1]
+    off = ~np.eye(k, dtype=bool)
+    lows = np.where(off, low, np.inf).min(axis=-1)
+    highs = np.where(off, high, np.inf).min(axis=-1)
+    return np.minimum(0.0, lows), np.maximum(0.0, highs)
+
+
+# --- from trials to comparisons ------------------------------------------------------------
 
 def _goodness(frame: pd.DataFrame, column: str, sign: float) -> pd.Series:
     """Higher is better; a worst seed is -inf."""
@@ -271,84 +507,221 @@ def _pairs(best: pd.DataFrame, other: pd.DataFrame) -> list | None:
     return sorted(b)
 
 
-def _paired(b: pd.Series, o: pd.Series) -> tuple[float, float]:
-    """p of the sign-flip test and d_z (NaN with a worst seed or constant differences)."""
+def _differences(b: pd.Series, o: pd.Series) -> np.ndarray:
     with np.errstate(invalid="ignore"):
         d = np.array((b - o).to_numpy(float))
     d[np.isneginf(b.to_numpy()) & np.isneginf(o.to_numpy())] = 0.0  # both worst: a tie
-    d = _without_float_noise(d)
-    effect = float("nan")
+    return _without_float_noise(d)
+
+
+def _d_z(d: np.ndarray) -> float:
+    """d_z (NaN with a worst seed or constant differences)."""
     if np.isfinite(d).all() and np.ptp(d) > 0:
-        effect = float(d.mean() / d.std(ddof=1))
-    return signed_rank_p(d), effect
+        return float(d.mean() / d.std(ddof=1))
+    return float("nan")
 
 
-def _unpaired(b: np.ndarray, o: np.ndarray) -> tuple[float, float]:
-    """p of the rank-sum permutation test and Cohen's d (NaN with a worst seed or no spread)."""
-    effect = float("nan")
+def _cohens_d(b: np.ndarray, o: np.ndarray) -> float:
+    """Cohen's d (NaN with a worst seed or no spread)."""
     if np.isfinite(b).all() and np.isfinite(o).all():
         pooled = np.sqrt((b.var(ddof=1) + o.var(ddof=1)) / 2)
         if pooled > 10.0 ** -RELATIVE_DIGITS * np.max(np.abs(np.concatenate([b, o]))):
-            effect = float((b.mean() - o.mean()) / pooled)
-    return rank_sum_p(b, o), effect
+            return float((b.mean() - o.mean()) / pooled)
+    return float("nan")
 
 
-def compare_to_best(summary: pd.DataFrame, column: str, higher_is_better: bool = True
-                    ) -> list[Comparison]:
-    """The best activation (first in `ranking_order`) against each other one: the sign-flip
-    test when their counted seeds pair up, else the rank-sum test; p-values Holm-adjusted."""
+@dataclass
+class _Pair:
+    """Two activations' counted seeds, matched by seed when they pair up (goodness: higher
+    is better, a worst seed -inf)."""
+
+    a: np.ndarray
+    b: np.ndarray
+    paired: bool
+
+    @property
+    def testable(self) -> bool:
+        return self.paired or (len(self.a) > 1 and len(self.b) > 1)
+
+    def p(self, alternative: str) -> float:
+        """a against b; "greater": a is better."""
+        if not self.testable:
+            return float("nan")
+        if self.paired:
+            return signed_rank_p(_without_float_noise(self.d), alternative)
+        return rank_sum_p(self.a, self.b, alternative)
+
+    @property
+    def d(self) -> np.ndarray:
+        return _differences(pd.Series(self.a), pd.Series(self.b))
+
+    def shift(self, alpha_one: float) -> tuple[float, float, float]:
+        """HL shift of a - b and its interval, alpha_one each side."""
+        if not self.testable:
+            return float("nan"), -math.inf, math.inf
+        if self.paired:
+            return paired_shift(self.d, alpha_one)
+        return unpaired_shift(self.a, self.b, alpha_one)
+
+    def floor(self, sides: int) -> float:
+        if not self.testable:
+            return float("nan")
+        return paired_p_floor(len(self.a), sides) if self.paired else \
+            unpaired_p_floor(len(self.a), len(self.b), sides)
+
+    def effect(self) -> tuple[float, str]:
+        if not self.testable:
+            return float("nan"), ""
+        if self.paired:
+            return _d_z(self.d), D_Z
+        return _cohens_d(self.a, self.b), COHENS_D
+
+
+def _pair(a_frame: pd.DataFrame, b_frame: pd.DataFrame, column: str, sign: float) -> _Pair:
+    seeds = _pairs(a_frame, b_frame)
+    if seeds is not None:
+        a = _goodness(a_frame.set_index("seed"), column, sign).loc[seeds]
+        b = _goodness(b_frame.set_index("seed"), column, sign).loc[seeds]
+        return _Pair(a.to_numpy(float), b.to_numpy(float), True)
+    return _Pair(_goodness(a_frame, column, sign).to_numpy(float),
+                 _goodness(b_frame, column, sign).to_numpy(float), False)
+
+
+def _base(activation: str, anchor: str, pair: _Pair, frames: dict, column: str, sign: float,
+          procedure: str) -> Comparison:
+    """The fields every procedure shares: means, effect size, test, counts (pair: anchor
+    against activation)."""
+    fa, fo = frames[anchor], frames[activation]
+    finished_a = fa.loc[~fa["worst"], column].astype(float)
+    finished_o = fo.loc[~fo["worst"], column].astype(float)
+    difference = float(sign * (finished_a.mean() - finished_o.mean())) \
+        if len(finished_a) and len(finished_o) else float("nan")
+    effect_size, effect = pair.effect()
+    test = "" if not pair.testable else PAIRED if pair.paired else UNPAIRED
+    return Comparison(activation, anchor, difference, float("nan"), float("nan"), effect_size,
+                      effect, test, len(fa), len(fo), len(pair.a) if pair.paired else 0,
+                      worst_best=int(fa["worst"].sum()), worst_other=int(fo["worst"].sum()),
+                      procedure=procedure)
+
+
+def compare_to_reference(summary: pd.DataFrame, column: str, reference: str,
+                         higher_is_better: bool = True, alpha: float = ALPHA
+                         ) -> list[Comparison]:
+    """Each activation against a reference fixed before the data were seen: the exact
+    sign-flip (paired) or rank-sum test, two-sided, Holm over the family (strong control of
+    the family-wise error); each with the Hodges-Lehmann shift and a simultaneous
+    (Bonferroni) 1 - alpha interval of activation - reference."""
     counted = counted_trials(summary, column)
     order = ranking_order(summary, column, higher_is_better)
-    if len(order) < 2:
+    if reference not in set(order["activation"]) or len(order) < 2:
         return []
-    best = str(order["activation"].iloc[0])
     sign = 1.0 if higher_is_better else -1.0
-    groups = dict(tuple(counted.groupby("activation", sort=False)))
-    b_frame = groups[best]
+    frames = dict(tuple(counted.groupby("activation", sort=False)))
+    others = [str(a) for a in order["activation"] if a != reference]
+    pairs = {a: _pair(frames[reference], frames[a], column, sign) for a in others}
+    m = max(1, sum(p.testable for p in pairs.values()))
     out = []
-    for activation in order["activation"].iloc[1:]:
-        frame = groups[activation]
-        seeds = _pairs(b_frame, frame)
-        if seeds is not None:
-            b = _goodness(b_frame.set_index("seed"), column, sign).loc[seeds]
-            o = _goodness(frame.set_index("seed"), column, sign).loc[seeds]
-            p, effect_size = _paired(b, o)
-            test, effect, n_pairs, floor = PAIRED, D_Z, len(seeds), paired_p_floor(len(seeds))
-        elif len(b_frame) > 1 and len(frame) > 1:
-            b, o = _goodness(b_frame, column, sign), _goodness(frame, column, sign)
-            p, effect_size = _unpaired(b.to_numpy(), o.to_numpy())
-            test, effect, n_pairs = UNPAIRED, COHENS_D, 0
-            floor = unpaired_p_floor(len(b), len(o))
-        else:  # a single seed on one side
-            p, effect_size, floor = float("nan"), float("nan"), float("nan")
-            test, effect, n_pairs = "", "", 0
-        finished_b = b_frame.loc[~b_frame["worst"], column].astype(float)
-        finished_o = frame.loc[~frame["worst"], column].astype(float)
-        difference = float(sign * (finished_b.mean() - finished_o.mean())) \
-            if len(finished_b) and len(finished_o) else float("nan")
-        out.append(Comparison(str(activation), best, difference, p, float("nan"),
-                              effect_size, effect, test, len(b_frame), len(frame), n_pairs,
-                              floor, int(b_frame["worst"].sum()), int(frame["worst"].sum())))
+    for activation in others:
+        pair = pairs[activation]
+        c = _base(activation, reference, pair, frames, column, sign, REFERENCE)
+        c.p_value, c.p_floor = pair.p("two-sided"), pair.floor(2)
+        shift, low, high = pair.shift(alpha / (2 * m))
+        c.shift, c.low, c.high = -shift, -high, -low  # activation - reference
+        out.append(c)
     for comparison, adjusted in zip(out, holm([c.p_value for c in out]), strict=True):
         comparison.p_adjusted = float(adjusted)
     return out
 
 
+def multiple_comparisons_with_the_best(summary: pd.DataFrame, column: str,
+                                       higher_is_better: bool = True, alpha: float = ALPHA
+                                       ) -> tuple[list[Comparison], tuple[float, float]]:
+    """Hsu's multiple comparisons with the best, with exact tests: each activation i against
+    the best of the others, theta_i - max_{j != i} theta_j, in the constrained interval
+    [min(0, min_j L_ij), max(0, min_j U_ij)], L and U the bounds of theta_i - theta_j from
+    the exact sign-flip (paired) or rank-sum test at alpha / (K - 1) each side (Bonferroni
+    over the K - 1 rivals, so the comparisons with the unknown true best hold jointly with
+    probability >= 1 - alpha, whichever it is). i is excluded (not the best: some other is at
+    least as good) when a rival beats it at one-sided alpha / (K - 1). Returns the
+    comparisons of the others with the best by mean, and the best's own interval."""
+    counted = counted_trials(summary, column)
+    order = ranking_order(summary, column, higher_is_better)
+    if len(order) < 2:
+        return [], (float("nan"), float("nan"))
+    sign = 1.0 if higher_is_better else -1.0
+    frames = dict(tuple(counted.groupby("activation", sort=False)))
+    names = [str(a) for a in order["activation"]]
+    best, rivals = names[0], len(names) - 1
+    alpha_one = alpha / rivals
+    bounds: dict[tuple[str, str], tuple[float, float]] = {}
+    beaten: dict[str, list[tuple[float, str]]] = {n: [] for n in names}
+    pairs: dict[tuple[str, str], _Pair] = {}
+    for x, y in itertools.combinations(names, 2):
+        pair = _pair(frames[x], frames[y], column, sign)
+        pairs[x, y] = pair
+        _, low, high = pair.shift(alpha_one)
+        bounds[x, y], bounds[y, x] = (low, high), (-high, -low)
+        beaten[y].append((pair.p("greater"), x))  # x better than y
+        beaten[x].append((pair.p("less"), y))
+
+    low = np.zeros((len(names), len(names)))
+    high = np.zeros_like(low)
+    for (x, y), (lo, hi) in bounds.items():
+        low[names.index(x), names.index(y)], high[names.index(x), names.index(y)] = lo, hi
+    mcb_low, mcb_high = constrained_intervals(low, high)
+
+    def interval(i: str) -> tuple[float, float]:
+        return float(mcb_low[names.index(i)]), float(mcb_high[names.index(i)])
+
+    out = []
+    for activation in names[1:]:
+        pair = pairs[best, activation]
+        c = _base(activation, best, pair, frames, column, sign, MCB)
+        shift, _, _ = pair.shift(alpha_one)
+        c.shift = -shift
+        tests = [(p, rival) for p, rival in beaten[activation] if np.isfinite(p)]
+        if tests:
+            c.p_value, c.rival = min(tests, key=lambda t: t[0])  # the earliest on ties
+            c.p_adjusted = min(1.0, rivals * c.p_value)
+            c.p_floor = min((pairs.get((r, activation)) or pairs[activation, r]).floor(1)
+                            for _, r in tests)
+        c.low, c.high = interval(activation)
+        if c.significant:
+            c.high = 0.0
+        out.append(c)
+    return out, interval(best)
+
+
+def compare_to_best(summary: pd.DataFrame, column: str, higher_is_better: bool = True,
+                    reference: str | None = None) -> list[Comparison]:
+    """Against `reference` when given and present (compare_to_reference), else Hsu's MCB
+    against the best by mean (multiple_comparisons_with_the_best)."""
+    if reference is not None and reference in set(counted_trials(summary, column)["activation"]):
+        return compare_to_reference(summary, column, reference, higher_is_better)
+    return multiple_comparisons_with_the_best(summary, column, higher_is_better)[0]
+
+
 def best_group(comparisons: list[Comparison], best: str) -> list[str]:
-    """The best plus every activation not significantly different from it after Holm
-    (untestable ones included: they cannot be told apart)."""
+    """The anchor plus every activation not significantly different from it (untestable ones
+    included: they cannot be told apart); under MCB, the activations that may be the best."""
     return [best, *(c.activation for c in comparisons if not c.significant)]
 
 
-def ranking_verdict(summary: pd.DataFrame, column: str, higher_is_better: bool = True
-                    ) -> RankingVerdict | None:
-    """Who wins, who cannot be told apart from the winner, who is clearly worse; None when no
-    trial counts for `column`."""
+def ranking_verdict(summary: pd.DataFrame, column: str, higher_is_better: bool = True,
+                    reference: str | None = None) -> RankingVerdict | None:
+    """Who wins, who cannot be told apart from the winner (or the reference), who is clearly
+    worse; None when no trial counts for `column`."""
     order = ranking_order(summary, column, higher_is_better)
     if order.empty:
         return None
     best = str(order["activation"].iloc[0])
-    comparisons = compare_to_best(summary, column, higher_is_better)
+    present = reference is not None and reference in set(order["activation"])
+    best_interval = (float("nan"), float("nan"))
+    if present:
+        comparisons = compare_to_reference(summary, column, reference, higher_is_better)
+    else:
+        comparisons, best_interval = multiple_comparisons_with_the_best(summary, column,
+                                                                        higher_is_better)
     tests = list(dict.fromkeys(c.test for c in comparisons if c.testable))
     return RankingVerdict(
         best=best,
@@ -357,7 +730,68 @@ def ranking_verdict(summary: pd.DataFrame, column: str, higher_is_better: bool =
         untestable=[c.activation for c in comparisons if not c.testable],
         test=" and ".join(tests),
         comparisons=comparisons,
+        procedure=REFERENCE if present else MCB,
+        reference=reference if present else None,
+        best_low=best_interval[0], best_high=best_interval[1],
     )
+
+
+@dataclass
+class ClaimBounds:
+    """How far the best candidate can be ahead of the best baseline: Delta = max_c theta_c -
+    max_b theta_b lies in [low, high] with probability >= 1 - alpha (+-inf: unbounded)."""
+
+    low: float
+    high: float
+    candidate: str | None  # the candidate that beats every baseline when low > 0
+    missing: list[str]  # baselines with no counted trial (all failed, or never run)
+    untestable: list[str]  # baselines with too few seeds to test against
+
+    @property
+    def beats(self) -> bool:
+        return self.low > 0 and not self.missing and not self.untestable
+
+
+def claim_bounds(summary: pd.DataFrame, column: str, candidates: list[str],
+                 baselines: list[str], higher_is_better: bool = True, alpha: float = ALPHA
+                 ) -> ClaimBounds:
+    """Bounds on the lead of the best candidate over the best baseline, without knowing
+    either: for the true best baseline b*, the one-sided lower bounds of theta_c - theta_b*
+    over the candidates hold jointly (Bonferroni, alpha/2 over them), so Delta >= max_c min_b
+    L_cb; for the true best candidate c*, the upper bounds of theta_c* - theta_b over the
+    baselines hold jointly (alpha/2 over them), so Delta <= max_c min_b U_cb. Exact sign-flip
+    or rank-sum intervals; the candidate named is the one whose lower bound is largest."""
+    counted = counted_trials(summary, column)
+    present = set(counted["activation"])
+    missing = [b for b in baselines if b not in present]
+    tried = [c for c in candidates if c in present]
+    found = [b for b in baselines if b in present]
+    if not tried or not found:
+        return ClaimBounds(-math.inf, math.inf, None, missing, [])
+    sign = 1.0 if higher_is_better else -1.0
+    frames = dict(tuple(counted.groupby("activation", sort=False)))
+    lows, highs, untestable = {}, {}, set()
+    for c in tried:
+        row_low, row_high = [], []
+        for b in found:
+            pair = _pair(frames[c], frames[b], column, sign)
+            if not pair.testable:
+                untestable.add(b)
+            row_low.append(pair.shift(alpha / (2 * len(tried)))[1])
+            row_high.append(pair.shift(alpha / (2 * len(found)))[2])
+        lows[c], highs[c] = min(row_low), min(row_high)
+    named = max(tried, key=lambda c: lows[c])
+    return ClaimBounds(lows[named], max(highs.values()), named if lows[named] > 0 else None,
+                       missing, [b for b in found if b in untestable])
+
+
+def metric_range(column: str) -> tuple[float, float]:
+    """What a metric can be: accuracies in [0, 1], losses >= 0, else anything."""
+    if "accuracy" in column:
+        return 0.0, 1.0
+    if "loss" in column:
+        return 0.0, math.inf
+    return -math.inf, math.inf
 
 
 @dataclass(frozen=True)

@@ -143,7 +143,8 @@ class ResultsDir:
 
 
 # Sections that only change where or how results are shown; a folder resumes across them.
-_PRESENTATION_KEYS = {("output",), ("plots",), ("execution",), ("diagnostics",), ("objective",),
+_PRESENTATION_KEYS = {("output",), ("plots",), ("statistics",), ("execution",),
+                      ("diagnostics",), ("objective",),
                       ("search",),  # a search section changes no trial of a run
                       ("pruning",)}  # stops trials, changes no number of those it keeps
 # ... except these, which change the numbers

@@ -26,7 +26,7 @@ from actsearch.search.loop import Search
 from actsearch.search.loop import search_config as make_config
 from actsearch.search.rungs import rung_config
 from actsearch.search.state import CandidateRecord, SearchDB
-from actsearch.statistics import ranking_verdict
+from actsearch.statistics import claim_bounds
 
 REFUSED = "exp(x) ** 8"  # its slope explodes over any range the network sees
 EQUIVALENT = ["x * sigmoid(x) + x * sigmoid(x)", "2 * x * sigmoid(x)"]  # one function
@@ -178,8 +178,7 @@ def test_confirm_run_uses_seeds_the_rungs_did_not_and_states_the_claim(searched)
     assert any("confirm run uses seeds [2, 1]" in line for line in lines)
     stats = pd.read_csv(out / "confirm" / "statistics.csv")
     assert set(stats["activation"]) == {"relu", best}
-    verdict = ranking_verdict(summary, "test_categorical_accuracy")
-    expected = verdict.best == best and "relu" in verdict.distinguishable
+    expected = claim_bounds(summary, "test_categorical_accuracy", [best], ["relu"]).beats
     assert outcome.beats_baselines == expected
     assert outcome.verdict.startswith("Yes" if expected else "No")
     assert outcome.verdict in (out / "search" / "summary.md").read_text()

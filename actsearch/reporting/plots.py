@@ -1,7 +1,8 @@
 """Per-epoch curves by activation, read back from the tidy history table.
 
 One seed draws a plain line; several seeds draw their mean with a shaded band of
-one standard deviation (named in the legend), so seed-to-seed noise is visible. Figures are
+one standard deviation (named in the legend), so seed-to-seed noise is visible; the band is
+cut to what the metric can be (an accuracy never past 1, a loss never below 0). Figures are
 matplotlib `Figure` objects drawn straight to files, never through pyplot, so importing
 actsearch or writing a report leaves a notebook's plotting backend alone.
 """
@@ -19,6 +20,7 @@ from matplotlib.figure import Figure
 
 from actsearch.analysis import rows_at
 from actsearch.config import Point
+from actsearch.statistics import metric_range
 from actsearch.trials import point_label, short_keys
 
 PRETTY = {"binary_accuracy": "binary accuracy", "categorical_accuracy": "accuracy (10-class)",
@@ -53,8 +55,8 @@ def draw_curves(ax, histories: pd.DataFrame, column: str, activations: list[str]
             label = f"{activation} (mean ± std, {n_seeds} seeds)"
             ax.plot(stats.index, stats["mean"], style, color=color, lw=1.6, marker=marker,
                     ms=3, label=label)
-            ax.fill_between(stats.index, stats["mean"] - stats["std"],
-                            stats["mean"] + stats["std"], color=color, alpha=0.18, lw=0)
+            low, high = band(stats["mean"], stats["std"], column)
+            ax.fill_between(stats.index, low, high, color=color, alpha=0.18, lw=0)
         _mark_pruned(ax, runs[runs["trial"].isin(pruned)], column, color)
     ax.set_xlabel("epoch")
     ax.set_ylabel(PRETTY.get(column.removeprefix("val_"), column))
@@ -62,6 +64,13 @@ def draw_curves(ax, histories: pd.DataFrame, column: str, activations: list[str]
     if not histories.empty and histories["epoch"].max() <= 20:
         ax.set_xticks(sorted(histories["epoch"].unique()))
     ax.legend(title="activation", fontsize=9)
+
+
+def band(mean: pd.Series, std: pd.Series, column: str) -> tuple[pd.Series, pd.Series]:
+    """mean ± std cut to what the metric can be (accuracies in [0, 1], losses >= 0): a band
+    past 100% or below a zero loss shows values no seed can have."""
+    lowest, highest = metric_range(column)
+    return (mean - std).clip(lower=lowest), (mean + std).clip(upper=highest)
 
 
 def _mark_pruned(ax, runs: pd.DataFrame, column: str, color) -> None:
@@ -191,7 +200,9 @@ def plot_objective_vs_keys(summary: pd.DataFrame, score: str, sweep: dict[str, l
                     continue
                 color, style = line_style(activation, activations)
                 stats = runs.groupby(key)[score].agg(["mean", "std", "count"]).sort_index()
-                ax.errorbar(stats.index, stats["mean"], yerr=stats["std"].fillna(0.0),
+                low, high = band(stats["mean"], stats["std"].fillna(0.0), score)
+                ax.errorbar(stats.index, stats["mean"],
+                            yerr=[stats["mean"] - low, high - stats["mean"]],
                             fmt=style, color=color, marker="o", ms=4, capsize=3, lw=1.6,
                             label=activation)
                 if stats["count"].max() > 1:

@@ -38,6 +38,7 @@ from actsearch.reporting.markdown import render_markdown
 from actsearch.reporting.plots import plot_objective_vs_keys, plot_results
 from actsearch.statistics import (
     ALPHA,
+    MCB,
     PAIRED,
     Comparison,
     RankingVerdict,
@@ -92,13 +93,14 @@ def build_report(cfg: Config, root: Path, summary: pd.DataFrame, ranking: pd.Dat
         if at.empty or ranked.empty:
             continue
         score = score_column(cfg)
-        verdict = ranking_verdict(at, score, cfg.objective.direction == "max")
+        verdict = ranking_verdict(at, score, cfg.objective.direction == "max",
+                                  cfg.statistics.reference)
         sections.append(Section(f"Ranking{where}", [
             _ranking_table(ranked, cfg), *([verdict_sentence(verdict, cfg)] if verdict else [])]))
         if verdict and len(verdict.untestable) < len(verdict.comparisons):
             sections.append(Section(f"How sure is the ranking{where}?", [
-                comparison_intro(cfg), floor_sentence(verdict),
-                Bullets([comparison_sentence(c, _scale(cfg)) for c in verdict.comparisons])]))
+                comparison_intro(cfg, verdict), floor_sentence(verdict),
+                Bullets(comparison_sentences(verdict, _scale(cfg)))]))
     for point in points:
         rows = rows_at(diag_table, point)
         if rows.empty:
@@ -120,7 +122,7 @@ def build_report(cfg: Config, root: Path, summary: pd.DataFrame, ranking: pd.Dat
                          html_only=True),
                  Section("Environment", [Preformatted(env.read_text() if env.is_file()
                                                       else "{}")], html_only=True)]
-    intro: list = [describe_setup(cfg)]
+    intro: list = [describe_setup(cfg), *filter(None, [test_selection_note(cfg)])]
     if summary.empty:
         intro.append("No trial has finished yet.")
     return Report(f"{cfg.name}: activation comparison", intro, sections)
@@ -168,6 +170,26 @@ def describe_setup(cfg: Config) -> str:
             f"({cfg.objective.direction}), on the test set for the ranking.{_sweep_text(cfg)}")
 
 
+def test_selection_note(cfg: Config) -> str:
+    """A run validated on the test set whose epochs or trials were chosen by that validation
+    reports test figures selected on the test set: say so."""
+    t = cfg.training
+    if cfg.data.validation != "test":
+        return ""
+    chosen = [text for on, text in (
+        (t.restore_best, "training.restore_best reports each trial's best epoch by test "
+                         f"{cfg.objective.metric}"),
+        (t.early_stopping_patience is not None, "training.early_stopping_patience stops each "
+                                                "trial by its test figures"),
+        (cfg.pruning.enabled, "pruning stops trials by their test figures")) if on]
+    if not chosen:
+        return ""
+    return (f"Caution: these test figures were selected on the test set. data.validation is "
+            f"test, and {'; '.join(chosen)}; so the test figures below are optimistic and "
+            f"are not an independent estimate. Validate on a held-out split (data.validation: "
+            f"split) for figures that are.")
+
+
 def _sweep_text(cfg: Config) -> str:
     if not cfg.sweep:
         return ""
@@ -182,7 +204,7 @@ def _scale(cfg: Config) -> tuple[float, str]:
 
 
 def verdict_sentence(verdict: RankingVerdict, cfg: Config) -> str:
-    """The ranking in plain words: who is best, and who cannot be told apart from it."""
+    """The ranking in plain words: who is best by mean, and what the tests allow to say."""
     metric = cfg.objective.metric
     head = f"{verdict.best} has the best mean test {metric}."
     if any(c.worst_best or c.worst_other for c in verdict.comparisons):
@@ -194,67 +216,159 @@ def verdict_sentence(verdict: RankingVerdict, cfg: Config) -> str:
         return (f"{head} With one seed per activation no difference can be tested: run more "
                 f"seeds (training.seeds) before calling a winner.")
     testable = [c for c in verdict.comparisons if c.testable]
-    if verdict.p_floor >= ALPHA / len(testable):
-        return (f"{head} With these seeds no comparison can be significant after Holm's "
-                f"correction (no p-value can go below {verdict.p_floor:.2g}): the order is by "
-                f"mean alone and shows no activation better than another; run at least "
-                f"{seeds_needed(len(testable))} seeds per activation (training.seeds) before "
-                f"calling a winner.")
-    same = [*verdict.indistinguishable, *verdict.untestable]
-    if same:
-        tied = (f"{_join(same)} cannot be told apart from it ({verdict.test}, Holm-adjusted "
-                f"p >= 0.05): the best group is {_join(verdict.best_group)}.")
-    else:
-        tied = f"Every other activation is significantly worse ({verdict.test}, Holm-adjusted)."
-    worse = (f" Significantly {'worse' if same else 'behind'}: "
-             f"{_join(verdict.distinguishable)}." if verdict.distinguishable and same else "")
-    return f"{head} {tied}{worse}"
+    needs, sides = _needed_p(verdict)
+    if verdict.p_floor >= needs:
+        what = ("no activation can be excluded from the best" if verdict.procedure == MCB
+                else f"no activation can be told apart from {verdict.anchor}")
+        return (f"{head} With these seeds {what} (a p-value below {needs:.2g} is needed and "
+                f"none can go below {verdict.p_floor:.2g}): the order is by mean alone and "
+                f"shows no activation better than another; run at least "
+                f"{seeds_needed(len(testable), sides=sides)} seeds per activation "
+                f"(training.seeds) before calling a winner.")
+    if verdict.procedure == MCB:
+        return f"{head} {_mcb_verdict(verdict)}"
+    return f"{head} {_reference_verdict(verdict)}"
+
+
+def _needed_p(verdict: RankingVerdict) -> tuple[float, int]:
+    """The raw p the clearest comparison must go below, and the sides of its test."""
+    m = max(1, sum(c.testable for c in verdict.comparisons))
+    if verdict.procedure == MCB:
+        return ALPHA / len(verdict.comparisons), 1
+    return ALPHA / m, 2
+
+
+def _mcb_verdict(verdict: RankingVerdict) -> str:
+    may = verdict.best_group
+    excluded = verdict.distinguishable
+    if len(may) == 1:
+        return ("It is the best of these (Hsu's multiple comparisons with the best, 95%): "
+                "every other activation is excluded, and none is better than it.")
+    text = (f"The best may be any of {_join(may)} (Hsu's multiple comparisons with the best, "
+            f"95%): the seeds do not tell which")
+    if excluded:
+        text += (f"; {_join(excluded)} {'is' if len(excluded) == 1 else 'are'} excluded "
+                 f"(another activation is at least as good)")
+    return text + ". Not excluded does not mean as good: see each interval."
+
+
+def _reference_verdict(verdict: RankingVerdict) -> str:
+    better = [c.activation for c in verdict.comparisons if c.significant and c.shift > 0]
+    worse = [c.activation for c in verdict.comparisons if c.significant and c.shift <= 0]
+    open_ = [*verdict.indistinguishable, *verdict.untestable]
+    parts = [f"significantly better than {verdict.anchor}: {_join(better)}" if better else "",
+             f"significantly worse: {_join(worse)}" if worse else "",
+             f"not told apart from it: {_join(open_)} (which is not the same as equal: see "
+             f"each interval)" if open_ else ""]
+    return (f"Against {verdict.anchor}, named in advance (statistics.reference; {verdict.test}, "
+            f"Holm-adjusted): {'; '.join(filter(None, parts))}.")
 
 
 def _join(names: list[str]) -> str:
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
-def comparison_intro(cfg: Config) -> str:
-    return (f"The best activation against each other one, on test {cfg.objective.metric} over "
-            "seeds. A diverged or pruned seed counts as the worst outcome (ranked below every "
-            "finished one; the means and intervals are of the finished seeds). Where the seeds "
-            "pair up (same seed: same initial weights, split and batch order), the exact "
-            "sign-flip test on the paired differences (signed ranks); else the rank-sum "
-            "permutation test. Both are exact for few seeds and assume no distribution; "
-            "p-values are adjusted for the number of comparisons by Holm's method, which alone "
-            "decides significance at 5%. Effect size, from the finished seeds: d_z (paired: "
-            "mean difference over the standard deviation of the differences) or Cohen's d "
-            "(unpaired: over the pooled standard deviation).")
+def comparison_intro(cfg: Config, verdict: RankingVerdict | None = None) -> str:
+    common = ("A diverged or pruned seed counts as the worst outcome (ranked below every "
+              "finished one; the means are of the finished seeds). Where the seeds pair up "
+              "(same seed: same initial weights, split and batch order), the exact sign-flip "
+              "test on the paired differences (signed ranks); else the rank-sum permutation "
+              "test. Both are exact for few seeds and assume no distribution. Each difference "
+              "has a size: the Hodges-Lehmann shift and the interval that inverts the same "
+              "test; the data leave open every value inside it, and an interval running to "
+              "infinity means the seeds cannot bound that side at this level. Effect size, "
+              "from the finished seeds: d_z (paired) or Cohen's d (unpaired).")
+    metric = cfg.objective.metric
+    if verdict is not None and verdict.procedure != MCB:
+        return (f"Each activation against {verdict.anchor}, named before the data were seen "
+                f"(statistics.reference), on test {metric} over seeds. p-values are two-sided "
+                f"and adjusted by Holm's method over the family, which alone decides "
+                f"significance (family-wise error at most 5%); the intervals of "
+                f"activation - {verdict.anchor} are simultaneous 95% (Bonferroni). {common}")
+    return ("No reference was named (statistics.reference), so the best is chosen on these "
+            f"same seeds, and testing it against the rest at 5% would claim too much. Hsu's "
+            f"multiple comparisons with the best, on test {metric} over seeds: each activation "
+            "against the best of the others, in an interval that holds for all activations at "
+            "once with 95% confidence and always contains 0. An activation is excluded when "
+            "another beats it in a one-sided test at 5% / (number of activations - 1); some "
+            "other activation is then at least as good. The others may be the best. "
+            f"{common}")
 
 
 def floor_sentence(verdict: RankingVerdict) -> str:
-    """What the number of seeds allows at best: no exact test goes below 2/2^n with n paired
-    seeds, and Holm asks the clearest of m comparisons for p < 5%/m."""
+    """What the number of seeds allows at best: no exact test goes below 2/2^n (two-sided;
+    1/2^n one-sided) with n paired seeds, and the family asks the clearest for less."""
     testable = [c for c in verdict.comparisons if c.testable]
     if not testable:
         return ""
     clearest = min(testable, key=lambda c: c.p_floor)
     seeds = (f"{clearest.n_pairs} paired seeds" if clearest.test == PAIRED
              else f"{clearest.n_best} and {clearest.n_other} unpaired seeds")
+    needs, sides = _needed_p(verdict)
     m = len(testable)
-    holm_needs = ALPHA / m
-    head = f"With {seeds} no comparison can reach p < {clearest.p_floor:.2g}"
-    needed = seeds_needed(m)
-    if clearest.p_floor >= holm_needs:
-        holm = f" after Holm over {m} comparisons (p < {holm_needs:.2g} needed)" if m > 1 else ""
-        return (f"{head}, so none can be significant here{holm}: "
+    rivals = len(verdict.comparisons)
+    family = (f"MCB over {rivals} rival{'s' if rivals > 1 else ''} of each activation"
+              if verdict.procedure == MCB
+              else f"Holm over {m} comparison{'s' if m > 1 else ''}")
+    kind = "one-sided " if sides == 1 else ""
+    head = f"With {seeds} no {kind}p-value can go below {clearest.p_floor:.2g}"
+    needed = seeds_needed(len(verdict.comparisons) if sides == 1 else m, sides=sides)
+    if clearest.p_floor >= needs:
+        return (f"{head}, so none can be significant here ({family} needs p < {needs:.2g}): "
                 f"at least {needed} paired seeds per activation are needed before a difference "
                 f"can be shown, and more for a small one.")
-    return (f"{head}; with {m} comparison{'s' if m > 1 else ''} Holm needs p < "
-            f"{holm_needs:.2g} for the clearest one, which takes at least {needed} paired "
-            f"seeds.")
+    return (f"{head}; {family} needs p < {needs:.2g} for the clearest one, which takes at "
+            f"least {needed} paired seeds.")
 
 
-def comparison_sentence(c: Comparison, scale: tuple[float, str] = (100.0, "pp")) -> str:
+def _amount(value: float, factor: float, unit: str) -> str:
+    return f"{abs(value) * factor:.2f}" + (f" {unit}" if unit else "")
+
+
+def size_sentence(name: str, other: str, low: float, high: float,
+                  scale: tuple[float, float | str], needed: int | None = None) -> str:
+    """What an interval of `name` - `other` (positive: name better) leaves open, in words;
+    `needed`: the paired seeds that would bound it."""
+    factor, unit = scale
+    if not (np.isfinite(low) or np.isfinite(high)):
+        more = (f"at least {needed} paired seeds are needed" if needed
+                else "more seeds are needed")
+        return (f"the seeds do not bound how much {name} is better or worse than {other} "
+                f"({more} for a distribution-free 95% interval here)")
+    better = (f"at most {_amount(high, factor, unit)} better" if np.isfinite(high)
+              else "better by an amount the seeds do not bound")
+    worse = (f"at most {_amount(low, factor, unit)} worse" if np.isfinite(low)
+             else "worse by an amount the seeds do not bound")
+    if low > 0:
+        upper = f" and at most {_amount(high, factor, unit)}" if np.isfinite(high) else ""
+        return f"{name} is better than {other} by at least {_amount(low, factor, unit)}{upper}"
+    if high < 0:
+        lower = f" and at most {_amount(low, factor, unit)}" if np.isfinite(low) else ""
+        return f"{name} is worse than {other} by at least {_amount(high, factor, unit)}{lower}"
+    if high == 0 and low < 0:
+        return f"{name} is not better than {other}, and {worse}"
+    return f"{name} is {better} than {other} and {worse}"
+
+
+def comparison_sentences(verdict: RankingVerdict, scale: tuple[float, str] = (100.0, "pp")
+                         ) -> list[str]:
+    """One line per comparison; under MCB the best's own interval first."""
+    lines = []
+    rivals = len(verdict.comparisons)
+    if verdict.procedure == MCB and not np.isnan(verdict.best_low):
+        size = size_sentence(verdict.best, "the best of the others", verdict.best_low,
+                             verdict.best_high, scale, seeds_needed(rivals, sides=1))
+        lines.append(f"{verdict.best} (best by mean): {size}")
+    return lines + [comparison_sentence(c, scale, rivals) for c in verdict.comparisons]
+
+
+def comparison_sentence(c: Comparison, scale: tuple[float, str] = (100.0, "pp"),
+                        rivals: int = 1) -> str:
     factor, unit = scale
     diff = f"{c.difference * factor:+.2f}" + (f" {unit}" if unit else "")
-    head = f"{c.best} vs {c.activation}: difference {diff}"
+    mcb = c.procedure == MCB
+    head = (f"{c.activation}: {c.best} - {c.activation} {diff} in mean" if mcb
+            else f"{c.best} vs {c.activation}: difference {diff}")
     if not np.isfinite(c.p_value):
         return f"{head}, not testable (needs at least 2 seeds each)"
     seeds = f"{c.n_pairs} seeds" if c.test == PAIRED else f"{c.n_best} and {c.n_other} seeds"
@@ -263,11 +377,30 @@ def comparison_sentence(c: Comparison, scale: tuple[float, str] = (100.0, "pp"))
     counted = (f" ({' and '.join(worst)} diverged or pruned, counted as worst)"
                if worst else "")
     effect = "" if np.isnan(c.effect_size) else f", {c.effect} = {c.effect_size:.2f}"
+    shift = f"{-c.shift * factor:+.2f}" + (f" {unit}" if unit else "")
+    if mcb:
+        size = size_sentence(c.activation, "the best of the others", c.low, c.high, scale,
+                             seeds_needed(rivals, sides=1))
+        verdict = ("excluded: another activation is at least as good" if c.significant
+                   else "not excluded (which does not make it as good)")
+        return (f"{head}, Hodges-Lehmann estimate {shift} ({c.test} over "
+                f"{seeds}{counted}{effect}); {size}{_level(c, '95%, MCB')}. Clearest rival "
+                f"{c.rival}: one-sided p = {c.p_value:.2g} (smallest possible "
+                f"{c.p_floor:.2g}), times {rivals} rival{'s' if rivals > 1 else ''} "
+                f"{c.p_adjusted:.2g}: {verdict}")
+    size = size_sentence(c.activation, c.best, c.low, c.high, scale,
+                         seeds_needed(rivals, sides=2))
     verdict = ("significant at the 5% level" if c.significant
-               else f"not significant at {min(c.n_best, c.n_other)} seeds")
-    return (f"{head}, {c.test} over {seeds}{counted}{effect}, p = {c.p_value:.2g} "
-            f"(smallest possible {c.p_floor:.2g}), Holm-adjusted p = {c.p_adjusted:.2g}: "
-            f"{verdict}")
+               else f"not significant at {min(c.n_best, c.n_other)} seeds, which does not "
+                    f"make them equal")
+    return (f"{head}, Hodges-Lehmann estimate {shift}, {c.test} over {seeds}{counted}{effect}, "
+            f"p = {c.p_value:.2g} (smallest possible {c.p_floor:.2g}), Holm-adjusted p = "
+            f"{c.p_adjusted:.2g}: {verdict}; {size}{_level(c, 'simultaneous 95%')}")
+
+
+def _level(c: Comparison, level: str) -> str:
+    """The interval's level, where the interval bounds something."""
+    return f" ({level})" if np.isfinite(c.low) or np.isfinite(c.high) else ""
 
 
 DIAGNOSTICS_INTRO = (
@@ -337,7 +470,24 @@ def _ranking_table(ranking: pd.DataFrame, cfg: Config) -> Table:
     rows = [[str(row["rank"]), row["activation"], str(row["seeds"]), spread(row, score),
              failures(row), f"{row['test_loss_mean']:.4f}", spread(row, f"best_val_{metric}")]
             for _, row in ranking.iterrows()]
+    if "ci_low_vs_best" in ranking and ranking["ci_low_vs_best"].notna().any():
+        procedure = ranking["procedure"].iloc[0]
+        against = ("the best of the others" if procedure == MCB
+                   else ranking["compared_with"].iloc[0])
+        header.append(f"vs {against} ({'pp' if unit else metric}, 95%)")
+        for cells, (_, row) in zip(rows, ranking.iterrows(), strict=True):
+            cells.append(interval_text(row["ci_low_vs_best"], row["ci_high_vs_best"], factor))
     return Table(header, rows)
+
+
+def interval_text(low: float, high: float, factor: float) -> str:
+    """[low, high] scaled, signed, +-inf as ∞; "-" when there is no interval."""
+    if pd.isna(low) or pd.isna(high):
+        return "-"
+
+    def one(value: float) -> str:
+        return ("+∞" if value > 0 else "-∞") if np.isinf(value) else f"{value * factor + 0.0:+.2f}"
+    return f"[{one(low)}, {one(high)}]"
 
 
 def failures(row: pd.Series) -> str:

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import yaml
 
@@ -25,7 +26,7 @@ from actsearch.search.correlation import rung_pairs
 from actsearch.search.progress import duration
 from actsearch.search.promotion import standing
 from actsearch.search.rungs import confirm_config, confirm_seeds, oriented, rung_config
-from actsearch.statistics import ScorePair, ranking_verdict
+from actsearch.statistics import ClaimBounds, ScorePair, claim_bounds, ranking_verdict
 
 
 def _screening(record) -> str:
@@ -107,29 +108,67 @@ def progress_table(search: Any) -> pd.DataFrame:
 
 def claim(confirm_summary: pd.DataFrame, cfg: Config, confirm_cfg: Config,
           candidates: list[str]) -> tuple[str, bool]:
-    """Whether a candidate beats every baseline after Holm, in one plain sentence."""
+    """Whether a candidate beats every baseline, in one plain sentence: the bounds of the best
+    candidate's lead over the best baseline (statistics.claim_bounds, 95%); every baseline
+    must have been trained and testable, or nothing is claimed."""
     column = score_column(confirm_cfg)
     baselines = [display_name(b) for b in cfg.search.confirm.baselines]
-    verdict = ranking_verdict(confirm_summary, column, cfg.objective.direction == "max")
+    higher = cfg.objective.direction == "max"
+    verdict = ranking_verdict(confirm_summary, column, higher)
     if verdict is None:
         return "No confirmed result: no trial of the confirm run finished.", False
-    by_name = {c.activation: c for c in verdict.comparisons}
     if not baselines:
         return (f"{verdict.best} has the best mean {column}; no baselines were trained, so "
                 "nothing is claimed against them.", False)
-    if verdict.best in baselines:
-        return (f"No: the best mean {column} is the baseline {verdict.best}; no candidate "
-                "beats the best baseline.", False)
-    tests = [by_name[b] for b in baselines if b in by_name]
-    p_values = ", ".join(f"{c.activation} p_Holm = {c.p_adjusted:.2g}" for c in tests)
-    if tests and all(c.significant for c in tests):
-        return (f"Yes: {verdict.best} beats every baseline on {column} ({verdict.test}, "
-                f"Holm-adjusted: {p_values}).", True)
-    tied = [c.activation for c in tests if not c.significant] or ["the baselines"]
-    tied_text = " and ".join(filter(None, [", ".join(tied[:-1]), tied[-1]]))
-    return (f"No claim: {verdict.best} has the best mean {column}, but {tied_text} cannot be told "
-            f"apart from it after Holm's correction ({p_values or 'not testable'}); more "
-            f"seeds (search.confirm.seeds) may settle it.", False)
+    bounds = claim_bounds(confirm_summary, column, candidates, baselines, higher)
+    factor, unit = (100.0, " points") if "accuracy" in column else (1.0, "")
+    lead = _lead_text(bounds, factor, unit)
+    if bounds.missing or bounds.untestable:
+        why = [f"{_names(bounds.missing)} {'has' if len(bounds.missing) == 1 else 'have'} no "
+               "finished, diverged or pruned trial (all failed or never ran)"
+               if bounds.missing else "",
+               f"{_names(bounds.untestable)} {'has' if len(bounds.untestable) == 1 else 'have'}"
+               " too few seeds to test against" if bounds.untestable else ""]
+        return (f"Cannot claim: a verdict needs every baseline, and "
+                f"{' and '.join(filter(None, why))}; rerun the confirm run to complete them.",
+                False)
+    if bounds.beats:
+        return (f"Yes: {bounds.candidate} beats every baseline on {column}: the best candidate "
+                f"is ahead of the best baseline by {lead} (95%, exact tests over "
+                f"{_seed_text(confirm_summary)}).", True)
+    if np.isfinite(bounds.high) and bounds.high < 0:
+        return (f"No: the best baseline beats every candidate on {column}: the best candidate "
+                f"is behind it by {_amount(-bounds.high, factor, unit)} to "
+                f"{_amount(-bounds.low, factor, unit)} (95%).", False)
+    best_is = (f"the best mean {column} is the baseline {verdict.best}"
+               if verdict.best in baselines else f"{verdict.best} has the best mean {column}")
+    ceiling = (f"no candidate beats the best baseline by more than "
+               f"{_amount(bounds.high, factor, unit)}" if np.isfinite(bounds.high)
+               else "the seeds do not bound how much a candidate could beat the best baseline")
+    floor = (f", and the best candidate may be up to {_amount(-bounds.low, factor, unit)} "
+             f"behind it" if np.isfinite(bounds.low) and bounds.low < 0 else "")
+    return (f"No claim: {best_is}, but the data do not show a candidate beating every baseline: "
+            f"{ceiling}{floor} (95%, exact tests over {_seed_text(confirm_summary)}); more "
+            f"seeds (search.confirm.seeds) narrow this.", False)
+
+
+def _amount(value: float, factor: float, unit: str) -> str:
+    return f"{value * factor:.2f}{unit}" if np.isfinite(value) else "an unbounded amount"
+
+
+def _lead_text(bounds: ClaimBounds, factor: float, unit: str) -> str:
+    if np.isfinite(bounds.high):
+        return (f"{_amount(bounds.low, factor, unit)} to {_amount(bounds.high, factor, unit)}")
+    return f"at least {_amount(bounds.low, factor, unit)}"
+
+
+def _names(names: list[str]) -> str:
+    return ", ".join(names)
+
+
+def _seed_text(summary: pd.DataFrame) -> str:
+    seeds = summary["seed"].nunique() if "seed" in summary else 0
+    return f"{seeds} seed{'s' if seeds != 1 else ''}"
 
 
 def rate_sentence(search: Any) -> str:
