@@ -22,6 +22,7 @@ LAYERS = [
     ["checks", "experiment"],
     ["search", "search.space", "search.engine", "search.evolution", "search.state",
      "search.promotion", "search.rungs", "search.trainers", "search.progress", "search.correlation",
+     "search.preflight", "search.pool", "search.standings",
      "search.outputs",
      "search.parallel", "search.loop"],
     ["api", "cli", "__main__"],

@@ -362,9 +362,9 @@ def test_trial_ids_carry_64_bits_and_a_collision_is_refused(tmp_path):
                                      None, True, "ok")
             search.records.append(record)
             if index == 0:
-                search._index(record)
+                search.pool.index(record)
         with pytest.raises(UserError, match="collides with that of #0 'tanh"):
-            search._index(record)
+            search.pool.index(record)
     finally:
         search.db.close()
 

@@ -136,15 +136,16 @@ def rate_sentence(search: Any) -> str:
     """Candidates per hour of the search's own time (all sessions, rungs and bookkeeping; not
     the confirm run), by wall clock and by CPU time (this process's; Ray workers' not)."""
     wall, cpu = search.meta.get("wall_seconds"), search.meta.get("cpu_seconds")
-    if not search.done or not wall or not cpu:
+    done = search.standings.done
+    if not done or not wall or not cpu:
         return "Speed: no batch finished yet."
     spent = search.meta.get("rung_cpu_seconds") or []
     per_rung = ", ".join(f"rung {k} {duration(v)}" for k, v in enumerate(spent))
     confirm = search.meta.get("confirm_cpu_seconds")
     confirm_text = f"; the confirm run: {duration(confirm)} of CPU time" if confirm else ""
-    return (f"Speed: {search.done:,} candidates in {duration(wall)} "
-            f"({search.done / wall * 3600:,.0f} per hour) and {duration(cpu)} of CPU time "
-            f"({search.done / cpu * 3600:,.0f} per CPU-hour; training by rung: "
+    return (f"Speed: {done:,} candidates in {duration(wall)} "
+            f"({done / wall * 3600:,.0f} per hour) and {duration(cpu)} of CPU time "
+            f"({done / cpu * 3600:,.0f} per CPU-hour; training by rung: "
             f"{per_rung or '-'}{confirm_text}).")
 
 
