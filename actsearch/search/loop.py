@@ -52,6 +52,7 @@ from actsearch.data import Dataset, load_dataset
 from actsearch.errors import UserError
 from actsearch.executors import Log, get_executor
 from actsearch.lock import results_lock
+from actsearch.search.fidelity import measure as measure_fidelity
 from actsearch.search.outputs import confirm_and_report, write_outputs
 from actsearch.search.pool import CandidatePool
 from actsearch.search.preflight import (
@@ -183,7 +184,8 @@ class Search:
     # the loop ------------------------------------------------------------------------------
 
     def run(self) -> None:
-        s = self.cfg.search
+        """Batches until search.candidates are trained (or the space runs out), then the
+        fidelity measurement (actsearch/search/fidelity.py)."""
         if self.cfg.training.deterministic:
             tf.config.experimental.enable_op_determinism()
         self.screen_range()
@@ -191,7 +193,14 @@ class Search:
         if isinstance(self.trainer, FolderTrainer) and self.cfg.execution.executor == "ray":
             from actsearch.search.parallel import run_in_flight
             run_in_flight(self)
-            return
+        else:
+            self._run_batches()
+        if self.meta["exhausted"]:
+            self.log(f"search: stopped early: {self.meta['exhausted']}")
+        measure_fidelity(self)
+
+    def _run_batches(self) -> None:
+        s = self.cfg.search
         while True:
             open_batches = [b for b, done in sorted(self.batches.items()) if not done]
             if open_batches:
@@ -203,8 +212,6 @@ class Search:
             else:
                 break
             self._run_batch(batch)
-        if self.meta["exhausted"]:
-            self.log(f"search: stopped early: {self.meta['exhausted']}")
 
     def _run_batch(self, batch: int) -> None:
         members = [self.records[i] for i in self.pool.members.get(batch, [])]

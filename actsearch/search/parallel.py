@@ -84,7 +84,6 @@ class _InFlight:
         return (k, index) in self.running.values()
 
     def run(self) -> None:
-        search = self.search
         try:
             self._fill()
             self._promote()
@@ -104,8 +103,6 @@ class _InFlight:
                 for ref in sweep.running:
                     self.ray.cancel(ref, force=True)
                 self.ray.kill(sweep.outbox)
-        if search.meta["exhausted"]:
-            search.log(f"search: stopped early: {search.meta['exhausted']}")
 
     def _arrived(self, ref: Any) -> None:
         search = self.search
