@@ -47,7 +47,8 @@ def fidelity_pairs(search: Any) -> pd.DataFrame:
     runs = search.db.fidelity_runs()
     last = len(cfg.search.rungs) - 1
     chance = {k: _chance(search, rung_config(cfg, k, [])) for k in range(last + 1)}
-    chance["confirm"] = _chance(search, confirm_config(cfg, []))
+    baselines = cfg.search.confirm.baselines  # the confirm run's data; any activation
+    chance["confirm"] = _chance(search, confirm_config(cfg, [] if baselines else ["relu"]))
     rows = []
     for draw in draws(cfg, records):
         k = draw.rung

@@ -165,6 +165,9 @@ def opening(search: Any, verdict: str, fidelity: pd.DataFrame | None) -> list:
     if fidelity is None:
         return [*text, "Can this search order its candidates? Measured once its candidates "
                        "are trained (search/fidelity.csv)."]
+    if fidelity.empty or not fidelity["n"].any():
+        return [*text, "Can this search order its candidates? Not measured (search.fidelity "
+                       "and search.confirm.probes / probe_top are 0, or nothing was scored)."]
     warnings = fidelity_warnings(fidelity)
     text += ["Can this search order its candidates? Spearman rho between two scores of the "
              "same candidates, on samples the search drew itself: each rung against itself "

@@ -176,7 +176,7 @@ class SearchDB:
     def add_fidelity_run(self, run: FidelityRun, meta: dict[str, Any] | None = None) -> None:
         """One finished training of the fidelity measurement (and `meta`, e.g. its cost)."""
         with self._transaction():
-            self.conn.execute("INSERT OR REPLACE INTO fidelity_runs VALUES (?, ?, ?, ?, ?, ?, ?)",
+            self.conn.execute("INSERT INTO fidelity_runs VALUES (?, ?, ?, ?, ?, ?, ?)",
                               (run.kind, run.rung, run.candidate, run.status, run.objective,
                                run.accuracy, run.error))
             if meta:
