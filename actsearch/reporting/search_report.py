@@ -208,6 +208,8 @@ def compact_board(board: pd.DataFrame) -> pd.DataFrame:
             or c.startswith("val_")]
     shown = board[keep].rename(columns=lambda c: f"rung {c.rsplit('_rung', 1)[1]}"
                                if c.startswith("val_") and "_rung" in c else c)
+    if "rank" in shown:
+        shown = shown.assign(rank=shown["rank"].astype("Int64"))
     return shown
 
 
