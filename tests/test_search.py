@@ -477,6 +477,8 @@ def test_trial_ids_carry_64_bits_and_a_collision_is_refused(tmp_path):
     ("search.include=['x +']", "not a valid expression"),
     ("search.confirm.baselines=[relu, nope]", "nope"),
     ("search.allow_test_selection=maybe", "search.allow_test_selection"),
+    ("search.fidelity.retest_top=-1", "search.fidelity.retest_top must be 0 or more"),
+    ("search.confirm.probes=-2", "search.confirm.probes must be 0 or more"),
 ])
 def test_bad_search_section_is_a_one_line_error(tmp_path, capsys, setting, word):
     path = write_config(tmp_path / "c.yaml", search_config(tmp_path / "out"))

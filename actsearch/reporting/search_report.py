@@ -133,8 +133,8 @@ def plot_fidelity(pairs: pd.DataFrame, table: pd.DataFrame, stem: Path) -> list[
         random = group[group["sample"] == "random"]
         above = random["above_chance"].astype(bool)
         top = group[group["sample"] == "top"]
-        ax.plot(top["score_a"], top["score_b"], "o", ms=4, color="tab:orange", alpha=0.7,
-                label="top")
+        ax.plot(top["score_a"], top["score_b"], "o", ms=8, mfc="none", mew=1.5,
+                color="tab:orange", label="top")  # hollow: a point in both samples shows both
         ax.plot(random[above]["score_a"], random[above]["score_b"], "o", ms=4,
                 color="tab:blue", alpha=0.8, label="random")
         ax.plot(random[~above]["score_a"], random[~above]["score_b"], "o", ms=4,

@@ -153,7 +153,8 @@ def cost_sentence(meta: dict) -> str:
     total = rungs + spent + (meta.get("confirm_cpu_seconds") or 0.0)
     if not spent or not total:
         return "Cost of the fidelity measurement: nothing trained for it yet."
-    return (f"Cost of the fidelity measurement: {spent:,.0f} CPU-s ({duration(spent)}), "
+    took = f" ({duration(spent)})" if spent >= 60 else ""
+    return (f"Cost of the fidelity measurement: {spent:,.0f} CPU-s{took}, "
             f"{spent / total:.0%} of the search's (rungs "
             f"{rungs:,.0f} CPU-s{', confirm run' if meta.get('confirm_cpu_seconds') else ''} "
             f"included; this process's CPU time, Ray workers' not counted).")
