@@ -235,6 +235,22 @@ class ConfirmConfig:
     #   activations the candidates must beat
     model: dict[str, Any] = field(default_factory=dict)  # as a rung's (transfer)
     data: dict[str, Any] = field(default_factory=dict)  # as a rung's (transfer)
+    # Fidelity of the last rung to this protocol: candidates of the last rung trained once
+    # (the first confirm seed) with the confirm run's network, data and epochs, not counted
+    # as confirmed; pairs go to search/fidelity_pairs.csv (kind confirm).
+    probes: int = 16  # drawn at random from the last rung (all of it when it holds fewer)
+    probe_top: int = 16  # the last rung's best
+
+
+@dataclass
+class FidelityConfig:
+    """Every search measures whether its scores can order its candidates (search/fidelity.csv):
+    extra trainings that are neither candidates nor promoted; 0 turns a measurement off."""
+
+    retest_random: int = 16  # per rung: drawn at random, trained again with another seed
+    retest_top: int = 16  # per rung: the rung's best, trained again with another seed
+    probes: int = 16  # per rung above 0: drawn at random from all the rung below scored,
+    #                   promoted or not; the ones not promoted train at this rung too
 
 
 @dataclass
@@ -260,6 +276,7 @@ class SearchConfig:
     #                            over the narrow initial range tanh-like candidates look linear
     screen_range: list[float] | None = None  # or a fixed [low, high] (no measuring)
     confirm: ConfirmConfig = field(default_factory=ConfirmConfig)
+    fidelity: FidelityConfig = field(default_factory=FidelityConfig)  # measured by default
     # A search selects on its validation data; with data.validation: test that is the test set
     # the confirm run reports, so the search refuses it unless this says otherwise.
     allow_test_selection: bool = False
@@ -648,6 +665,13 @@ def validate_search(s: SearchConfig) -> None:
         raise UserError(f"search.confirm.limit_train must be at least 1, got {c.limit_train}")
     if len(set(c.baselines)) != len(c.baselines):
         raise UserError("search.confirm.baselines lists an activation twice")
+    for where, value in (("search.confirm.probes", c.probes),
+                         ("search.confirm.probe_top", c.probe_top),
+                         ("search.fidelity.retest_random", s.fidelity.retest_random),
+                         ("search.fidelity.retest_top", s.fidelity.retest_top),
+                         ("search.fidelity.probes", s.fidelity.probes)):
+        if value < 0:
+            raise UserError(f"{where} must be 0 or more, got {value}")
 
 
 def transferred_sections(cfg: Config, model: dict[str, Any], data: dict[str, Any],

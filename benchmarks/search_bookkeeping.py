@@ -27,7 +27,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from conftest import tiny_config  # noqa: E402  (the shipped MNIST sample, for screening)
 
-from actsearch.search.loop import Search, search_config, search_space_of  # noqa: E402
+from actsearch.search.loop import Search, search_config  # noqa: E402
+from actsearch.search.preflight import search_space_of  # noqa: E402
 from actsearch.search.trainers import RungRun  # noqa: E402
 
 # The default unit, then a second from a smaller set: 94,826 distinct functions, so 10,000

@@ -13,7 +13,7 @@ import time
 
 from actsearch.bundled import resolve_config
 from actsearch.config import load_config
-from actsearch.search.loop import search_space_of
+from actsearch.search.preflight import search_space_of
 from actsearch.search.space import (
     SearchSpace,
     distinct_functions,

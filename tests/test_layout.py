@@ -22,7 +22,8 @@ LAYERS = [
     ["checks", "experiment"],
     ["search", "search.space", "search.engine", "search.evolution", "search.state",
      "search.promotion", "search.rungs", "search.trainers", "search.progress", "search.correlation",
-     "search.outputs",
+     "search.preflight", "search.pool", "search.standings", "search.fidelity",
+     "search.fidelity_figures", "search.outputs",
      "search.parallel", "search.loop"],
     ["api", "cli", "cli_reference", "__main__"],
 ]

@@ -22,6 +22,7 @@ from actsearch.errors import UserError
 from actsearch.expressions import canonical, evaluate_numpy, fingerprint, parse
 from actsearch.models import build_model
 from actsearch.search import check_search, run_search
+from actsearch.search.fidelity import measure as measure_fidelity
 from actsearch.search.loop import Search
 from actsearch.search.loop import search_config as make_config
 from actsearch.search.rungs import rung_config
@@ -36,10 +37,14 @@ KEEP = 0.5
 CNN = "article_cnn"
 
 
-def search_config(out, **search) -> dict:
+NOT_MEASURED = {"retest_random": 0, "retest_top": 0, "probes": 0}  # search.fidelity off
+
+
+def search_config(out, measured: bool = False, **search) -> dict:
     """6 candidates (3 included, 3 from evolution, from a space of 1,444 genomes) in batches of
     3 through rungs of 1 epoch on 128 and 256 images, promoting the top half of each rung;
-    the best confirmed with 2 seeds beside relu. Selection on a held-out split. Transfer: rung
+    the best confirmed with 2 seeds beside relu. Selection on a held-out split. The fidelity
+measurement is off unless `measured` (then: its defaults). Transfer: rung
     0 trains a small MLP, rung 1 and the confirm run the article's CNN, the confirm run
     validated on the test set of 256 training images (as the article)."""
     values = {"algorithm": "evolution", "seed": 1, "population_size": 8, "sample_size": 2,
@@ -54,6 +59,9 @@ def search_config(out, **search) -> dict:
                                   "softplus", "scale", "shift"],
                         "binary": ["add", "mul", "max", "sigmoid_mul"]}}
     values.update(search)
+    if not measured:  # the fidelity measurement's own tests use the fixture's, by default
+        values.setdefault("fidelity", NOT_MEASURED)
+        values["confirm"] = {"probes": 0, "probe_top": 0, **values["confirm"]}
     return tiny_config(out, search=values, execution={"executor": "fused"},
                        data={"validation": "split", "validation_split": 0.25},
                        model={"architecture": "mlp", "depth": 2, "width": 32})
@@ -70,7 +78,7 @@ def searched(tmp_path_factory):
         lines.append(line)
         if line.startswith("search: batch"):
             boards.append(pd.read_csv(root / "out" / "search" / "leaderboard.csv"))
-    outcome = run_search(make_config(search_config(root / "out")), log=log)
+    outcome = run_search(make_config(search_config(root / "out", measured=True)), log=log)
     return root / "out", outcome, lines, boards
 
 
@@ -183,7 +191,8 @@ def test_confirm_run_uses_seeds_the_rungs_did_not_and_states_the_claim(searched)
     assert outcome.verdict.startswith("Yes" if expected else "No")
     assert outcome.verdict in (out / "search" / "summary.md").read_text()
     html = (out / "search" / "report.html").read_text()
-    assert html.count("data:image/png;base64,") == 3  # shapes, progress, rung correlation
+    # fidelity, shapes, the confirm run's two curves, progress, rung correlation
+    assert html.count("data:image/png;base64,") == 6
     assert (out / "search" / "leaderboard.md").read_text().count("\n|") == len(board) + 2
 
 
@@ -213,19 +222,110 @@ def test_a_rung_and_the_confirm_run_train_their_own_network_and_data(searched, t
     assert confirm.data.validation == "test" and confirm.model.architecture == CNN
 
 
-def test_rank_correlations_between_rungs_are_said_first_with_a_plot(searched):
-    """summary.md opens with the verdict, the candidates per hour and each rung pair's
-    Spearman rho (as scipy computes it from the leaderboard), with a scatter plot."""
+def test_rank_correlations_between_rungs_are_said_with_a_plot(searched):
+    """summary.md opens with the verdict and the fidelity figures; then it gives the
+    candidates per hour and each rung pair's Spearman rho over the promoted candidates (as
+    scipy computes it from the leaderboard), with a scatter plot."""
     out, outcome, _, _ = searched
     board = _board(out)
     both = board[[f"{OBJECTIVE}_rung0", f"{OBJECTIVE}_rung1"]].dropna()
     rho = spearmanr(both.iloc[:, 0], both.iloc[:, 1]).statistic
     text = (out / "search" / "summary.md").read_text()
-    opening = text.split("## ")[0]
-    assert opening.index("Verdict:") < opening.index("per CPU-hour") < opening.index("rho")
-    assert f"rung 0 -> rung 1: Spearman rho {rho:.2f}" in opening and f"n = {len(both)}" in opening
-    assert "rung 1 -> confirm (test_categorical_accuracy, mean over seeds)" in opening
+    opening, about = text.split("## ")[0], text.split("## About this search")[1]
+    assert opening.index("Verdict:") < opening.index("Can this search order its candidates?")
+    assert "| pair of scores |" in opening and "Cost of the fidelity measurement" in opening
+    assert about.index("per CPU-hour") < about.index("rho")
+    assert f"rung 0 -> rung 1: Spearman rho {rho:.2f}" in about and f"n = {len(both)}" in about
+    assert "rung 1 -> confirm (test_categorical_accuracy, mean over seeds)" in about
     assert (out / "search" / "plots" / "rung_correlation.png").stat().st_size > 0
+
+
+def _fidelity_runs(out) -> list[tuple]:
+    with sqlite3.connect(out / "search" / "search.db") as conn:
+        return conn.execute("SELECT rowid, kind, rung, candidate, status, objective FROM "
+                            "fidelity_runs ORDER BY rowid").fetchall()
+
+
+def test_every_search_measures_its_fidelity_as_scipy_computes_it(searched):
+    """With the default search.fidelity, a search writes fidelity.csv and its pairs; each
+    rho is scipy's over the pairs, and the report's opening says it with a plot."""
+    out, _, _, _ = searched
+    table = pd.read_csv(out / "search" / "fidelity.csv")
+    pairs = pd.read_csv(out / "search" / "fidelity_pairs.csv")
+    assert list(table.columns) == ["kind", "rung", "sample", "n", "rho", "low", "high",
+                                   "noise_sd", "top_spread"]
+    assert list(pairs.columns)[:7] == ["kind", "rung", "sample", "index", "expression",
+                                       "score_a", "score_b"]
+    measured = set(zip(table["kind"], table["rung"], table["sample"], strict=True))
+    assert {("retest", 0, "random"), ("retest", 0, "top"), ("retest", 1, "random"),
+            ("retest", 1, "top"), ("next_rung", 0, "random"), ("next_rung", 0, "top"),
+            ("confirm", 1, "random"), ("confirm", 1, "top")} <= measured
+    for _, row in table.iterrows():
+        part = pairs[(pairs["kind"] == row["kind"]) & (pairs["rung"] == row["rung"])]
+        if row["sample"] == "random_above_chance":
+            part = part[(part["sample"] == "random") & (part["above_chance"] == True)]  # noqa: E712
+        else:
+            part = part[part["sample"] == row["sample"]]
+        assert len(part) == row["n"]
+        if len(part) >= 2 and part["score_a"].nunique() > 1 and part["score_b"].nunique() > 1:
+            expected = spearmanr(part["score_a"], part["score_b"]).statistic
+            assert row["rho"] == pytest.approx(expected)
+    board = _board(out).set_index("index")
+    retest = pairs[pairs["kind"] == "retest"]
+    for _, row in retest.iterrows():  # score_a is the rung's own result
+        assert row["score_a"] == pytest.approx(board.loc[row["index"], f"{OBJECTIVE}_rung"
+                                                                        f"{row['rung']}"])
+    assert (out / "search" / "plots" / "fidelity.png").stat().st_size > 0
+
+
+def test_retests_and_probes_are_not_candidates_and_probes_reach_the_unpromoted(searched):
+    """The retests and probes train beside the search: the leaderboard, the rungs' results
+    and the promotions are those of the candidates alone; rung 0 -> 1 is measured on a draw
+    that holds candidates rung 0 did not promote, which trained at rung 1 as probes."""
+    out, _, lines, _ = searched
+    board = _board(out)
+    assert len(board) == 8 and (board["screening"] == "ok").sum() == 6
+    assert (board["rung_reached"] == 2).sum() == 3  # keep 0.5 of 6: the probes promote nobody
+    with sqlite3.connect(out / "search" / "search.db") as conn:
+        assert conn.execute("SELECT COUNT(*) FROM rung_results").fetchone()[0] == 9
+        probes = {c for (c,) in conn.execute(
+            "SELECT candidate FROM fidelity_runs WHERE kind = 'probe' AND rung = 1")}
+        retests = conn.execute("SELECT COUNT(*) FROM fidelity_runs WHERE kind = 'retest'"
+                               ).fetchone()[0]
+    unpromoted = set(board[(board["rung_reached"] == 1)]["index"])
+    assert probes == unpromoted and len(probes) == 3
+    assert retests == 6 + 3  # every candidate of each rung: the rungs hold fewer than 16
+    pairs = pd.read_csv(out / "search" / "fidelity_pairs.csv")
+    drawn = set(pairs[(pairs["kind"] == "next_rung") & (pairs["sample"] == "random")]["index"])
+    assert unpromoted <= drawn
+    assert any("measuring its fidelity: 15 trainings" in line for line in lines)  # 9 + 3 + 3
+
+
+def test_a_resumed_search_does_not_redo_its_fidelity_runs(searched, tmp_path):
+    """A search whose fidelity runs were cut short resumes them: what was committed stays
+    (the same rows), only what is missing trains."""
+    import shutil
+    out = tmp_path / "out"
+    shutil.copytree(searched[0] / "search", out / "search")
+    before = _fidelity_runs(out)
+    with sqlite3.connect(out / "search" / "search.db") as conn:
+        conn.execute("DELETE FROM fidelity_runs WHERE kind = 'retest' AND rung = 0")
+    cut = [row for row in before if row[1:3] == ("retest", 0)]  # the MLP's: cheap to redo
+    kept = [row for row in before if row not in cut]
+    lines = []
+    cfg = make_config(search_config(out, measured=True, confirm={"top": 0}))
+    search = Search(cfg, check_search(cfg), log=lines.append)
+    try:
+        measure_fidelity(search)  # what Search.run does once every batch is done
+    finally:
+        search.db.close()
+    after = _fidelity_runs(out)
+    assert after[:len(kept)] == kept  # committed rows untouched (INSERT would refuse a redo)
+    assert "search: measuring its fidelity: 6 trainings (retests, probes, confirm probes; " \
+           "not candidates)" in lines  # the 6 retests of rung 0, nothing else
+    redone = {row[1:4]: row[5] for row in after[len(kept):]}
+    original = {row[1:4]: row[5] for row in cut}
+    assert redone.keys() == original.keys()
 
 
 def test_the_report_gives_the_line_that_takes_a_candidate_home(searched):
@@ -361,9 +461,9 @@ def test_trial_ids_carry_64_bits_and_a_collision_is_refused(tmp_path):
                                      None, True, "ok")
             search.records.append(record)
             if index == 0:
-                search._index(record)
+                search.pool.index(record)
         with pytest.raises(UserError, match="collides with that of #0 'tanh"):
-            search._index(record)
+            search.pool.index(record)
     finally:
         search.db.close()
 
@@ -376,6 +476,8 @@ def test_trial_ids_carry_64_bits_and_a_collision_is_refused(tmp_path):
     ("search.include=['x +']", "not a valid expression"),
     ("search.confirm.baselines=[relu, nope]", "nope"),
     ("search.allow_test_selection=maybe", "search.allow_test_selection"),
+    ("search.fidelity.retest_top=-1", "search.fidelity.retest_top must be 0 or more"),
+    ("search.confirm.probes=-2", "search.confirm.probes must be 0 or more"),
 ])
 def test_bad_search_section_is_a_one_line_error(tmp_path, capsys, setting, word):
     path = write_config(tmp_path / "c.yaml", search_config(tmp_path / "out"))
@@ -442,7 +544,7 @@ def test_the_default_search_config_downloads_its_data_on_a_fresh_machine(
         "data.origin": origin, "data.limit_test": 100, "search.candidates": 2,
         "search.batch": 2, "search.include": [],
         "search.rungs": [{"epochs": 1, "limit_train": 200}],
-        "search.confirm": {"top": 0},
+        "search.confirm": {"top": 0, "probes": 0, "probe_top": 0},
         "model.architecture": "mlp", "model.depth": 1, "model.width": 8},
         out=tmp_path / "out", quiet=True)
     assert list((home / "datasets" / "fashion-mnist").glob("*.gz"))  # downloaded, cached

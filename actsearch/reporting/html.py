@@ -37,12 +37,22 @@ def _block(block) -> str:
 
 
 def html_table(table: Table) -> str:
+    """Numbers right-aligned, text (an expression, a name) left-aligned."""
     def cells(row: list[str], tag: str) -> str:
-        return "".join(f"<{tag}>{html.escape(c)}</{tag}>" for c in row)
+        return "".join(f"<{tag}{'' if tag == 'th' or _numeric(c) else ' class=t'}>"
+                       f"{html.escape(c)}</{tag}>" for c in row)
 
     body = "".join(f"<tr>{cells(r, 'td')}</tr>" for r in table.rows)
     return (f"<table><thead><tr>{cells(table.header, 'th')}</tr></thead>"
             f"<tbody>{body}</tbody></table>")
+
+
+def _numeric(cell: str) -> bool:
+    try:
+        float(cell.replace(",", "").split(" ")[0].rstrip("%"))
+    except ValueError:
+        return cell in ("-", "")
+    return True
 
 
 HTML_PAGE = """<!DOCTYPE html>
@@ -51,7 +61,7 @@ HTML_PAGE = """<!DOCTYPE html>
 body {{ font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; color: #222; }}
 table {{ border-collapse: collapse; font-size: 0.9em; margin: 1em 0; }}
 th, td {{ border: 1px solid #ccc; padding: 3px 8px; text-align: right; }}
-th {{ background: #f0f0f0; }}
+th {{ background: #f0f0f0; }} td.t {{ text-align: left; }}
 figure {{ display: inline-block; margin: 0.5em; }} img {{ max-width: 520px; }}
 figure.full {{ display: block; }} figure.full img {{ max-width: 100%; }}
 figcaption {{ font-size: 0.8em; color: #666; text-align: center; }}

@@ -17,6 +17,7 @@ from actsearch.reporting.document import (
     Preformatted,
     Report,
     Section,
+    Table,
     table_from_frame,
 )
 from actsearch.reporting.html import render_html
@@ -109,6 +110,78 @@ def plot_correlations(pairs: list[ScorePair], stem: Path) -> list[Path]:
     return save_figure(fig, stem)
 
 
+FIDELITY_TITLES = {"retest": "rung {k}: seed against seed",
+                   "next_rung": "rung {k} -> rung {k1}",
+                   "confirm": "rung {k} -> confirm protocol"}
+
+
+def fidelity_label(kind: str, rung: int) -> str:
+    return FIDELITY_TITLES[kind].format(k=rung, k1=rung + 1)
+
+
+def plot_fidelity(pairs: pd.DataFrame, table: pd.DataFrame, stem: Path) -> list[Path]:
+    """One scatter per measured pair of scores (retest, next rung, confirm), the random
+    sample's points blue (grey where at chance), the top's orange, titled with both rhos."""
+    groups = list(pairs.groupby(["kind", "rung"], sort=False))
+    columns = min(4, max(1, len(groups)))
+    rows = -(-max(1, len(groups)) // columns)
+    fig = new_figure(figsize=(3.6 * columns, 3.3 * rows))
+    axes = np.atleast_1d(fig.subplots(rows, columns)).ravel()
+    for ax in axes[len(groups):]:
+        ax.set_visible(False)
+    for ax, ((kind, rung), group) in zip(axes, groups, strict=False):
+        random = group[group["sample"] == "random"]
+        above = random["above_chance"].astype(bool)
+        top = group[group["sample"] == "top"]
+        ax.plot(top["score_a"], top["score_b"], "o", ms=8, mfc="none", mew=1.5,
+                color="tab:orange", label="top")  # hollow: a point in both samples shows both
+        ax.plot(random[above]["score_a"], random[above]["score_b"], "o", ms=4,
+                color="tab:blue", alpha=0.8, label="random")
+        ax.plot(random[~above]["score_a"], random[~above]["score_b"], "o", ms=4,
+                color="0.65", alpha=0.8, label="random, at chance")
+        figures = []
+        for sample, short in (("random", "rnd"), ("top", "top")):
+            row = table[(table["kind"] == kind) & (table["rung"] == rung)
+                        & (table["sample"] == sample)]
+            rho = row["rho"].iloc[0] if not row.empty else None
+            figures.append(f"{short} {'-' if rho is None or pd.isna(rho) else f'{rho:.2f}'}")
+        ax.set_title(f"{fidelity_label(kind, rung)}\nrho {', '.join(figures)}", fontsize=9)
+        ax.tick_params(labelsize=7)
+        ax.grid(True, alpha=0.3)
+    if groups:
+        axes[0].legend(fontsize=7)
+    fig.supxlabel("first score (the lower rung, or the first seed)", fontsize=9)
+    fig.supylabel("second score", fontsize=9)
+    return save_figure(fig, stem)
+
+
+def fidelity_block(table: pd.DataFrame) -> Table:
+    """The fidelity figures as a short table, one row per pair of scores: rho with its 95%
+    interval and n for the random sample, its part above chance and the top, then the
+    retest's noise and the spread of the rung's top."""
+    def short(value) -> str:
+        return "-" if value is None or pd.isna(value) else f"{value:.3g}"
+
+    def figure(row: pd.Series | None) -> str:
+        if row is None:
+            return "-"
+        rho = "-" if row["rho"] is None or pd.isna(row["rho"]) else f"{row['rho']:.2f}"
+        if row["low"] is not None and not pd.isna(row["low"]):
+            rho += f" [{row['low']:.2f}, {row['high']:.2f}]"
+        return f"{rho} (n {row['n']})"
+
+    rows = []
+    for (kind, rung), group in table.groupby(["kind", "rung"], sort=False):
+        by = {r["sample"]: r for _, r in group.iterrows()}
+        top = by.get("top")
+        rows.append([fidelity_label(kind, rung), figure(by.get("random")),
+                     figure(by.get("random_above_chance")), figure(top),
+                     short(None if top is None else top["noise_sd"]),
+                     short(None if top is None else top["top_spread"])])
+    return Table(["pair of scores", "random sample", "random, above chance",
+                  "top (next rung: the promoted)", "noise sd (top)", "spread sd (top)"], rows)
+
+
 def take_home_lines(best: list[str]) -> list[str]:
     """The line that puts each candidate into a user's own Keras model."""
     return [f'actsearch.activation_layer("{text}")' for text in best]
@@ -122,9 +195,31 @@ def _number(value) -> str:
     return str(value)
 
 
+def _short(value) -> str:
+    if isinstance(value, float) and not np.isnan(value):
+        return f"{value:.3f}"
+    return _number(value)
+
+
+def compact_board(board: pd.DataFrame) -> pd.DataFrame:
+    """The report's leaderboard: rank, expression, the objective per rung (headed rung k),
+    where it got and its source; the CSV has every column."""
+    keep = [c for c in board.columns if c in ("rank", "expression", "status", "source")
+            or c.startswith("val_")]
+    shown = board[keep].rename(columns=lambda c: f"rung {c.rsplit('_rung', 1)[1]}"
+                               if c.startswith("val_") and "_rung" in c else c)
+    if "rank" in shown:
+        shown = shown.assign(rank=shown["rank"].astype("Int64"))
+    return shown
+
+
 def _shown(board: pd.DataFrame) -> pd.DataFrame:
     return board.drop(columns=["fingerprint", "score", "index", "batch", "trial"],
                       errors="ignore")
+
+
+def _shown_rows(n: int) -> str:
+    return f"The best {SHOWN_ROWS} of {n:,}" if n > SHOWN_ROWS else f"All {n} proposals"
 
 
 def leaderboard_paths(root: Path) -> dict[str, Path]:
@@ -144,38 +239,57 @@ def write_leaderboard(root: Path, title: str, board: pd.DataFrame) -> dict[str, 
 
 
 def write_search_report(root: Path, title: str, board: pd.DataFrame, progress: pd.DataFrame,
-                        best: list[str], baselines: list[str], intro: list[str],
-                        config_text: str, objective: str, pairs: list[ScorePair]
-                        ) -> dict[str, Path]:
-    """leaderboard.csv/.md, plots/shapes and plots/progress, summary.md and report.html in
-    `root`; returns their paths by name."""
+                        best: list[str], baselines: list[str], opening: list, about: list[str],
+                        config_text: str, objective: str, pairs: list[ScorePair],
+                        fidelity: tuple[pd.DataFrame, pd.DataFrame] | None = None,
+                        curves: list[Path] | None = None) -> dict[str, Path]:
+    """leaderboard.csv/.md, fidelity.csv and fidelity_pairs.csv (`fidelity`: the table and
+    its pairs), the plots, summary.md and report.html in `root`; returns their paths by name.
+    The report opens with `opening` (the verdict and the fidelity figures), then the figures
+    (fidelity, the best candidates' shapes, `curves`: the confirm run's), then the
+    leaderboard; `about` (speed, the description) comes after."""
     paths = write_leaderboard(root, title, board)
-    pngs = [p for p in plot_shapes(best, baselines, root / "plots" / "shapes")
-            + plot_progress(progress, objective, root / "plots" / "progress")
-            + (plot_correlations(pairs, root / "plots" / "rung_correlation") if pairs else [])
+    plots = root / "plots"
+    figures: list[Figure] = []
+    if fidelity is not None:
+        table, fidelity_pairs = fidelity
+        paths["fidelity"], paths["fidelity_pairs"] = root / "fidelity.csv", \
+            root / "fidelity_pairs.csv"
+        write_atomic(paths["fidelity"], table.to_csv(index=False))
+        write_atomic(paths["fidelity_pairs"], fidelity_pairs.to_csv(index=False))
+        if not fidelity_pairs.empty:
+            figures += [Figure(p, wide=True) for p in plot_fidelity(
+                fidelity_pairs, table, plots / "fidelity") if p.suffix == ".png"]
+    figures += [Figure(p, wide=True) for p in plot_shapes(best, baselines, plots / "shapes")
+                if p.suffix == ".png"]
+    figures += [Figure(p) for p in curves or []]
+    more = [p for p in plot_progress(progress, objective, plots / "progress")
+            + (plot_correlations(pairs, plots / "rung_correlation") if pairs else [])
             if p.suffix == ".png"]
     refused = board[board["screening"] != "ok"] if not board.empty else board
     failed = (board[board["status"] == "failed"]
               if not board.empty and "status" in board else board.iloc[0:0])
     sections = [
-        Section("Leaderboard", [table_from_frame(
-            _shown(board).drop(columns=["screening_detail", "error"], errors="ignore")
-            .head(SHOWN_ROWS), _number, wide=True),
-                                f"Every candidate: {paths['leaderboard'].name}."]),
+        Section("Figures", figures),
+        Section("Leaderboard", [table_from_frame(compact_board(board).head(SHOWN_ROWS),
+                                                 _short),
+                                f"{_shown_rows(len(board))}; every candidate, with every "
+                                f"column: {paths['leaderboard'].name}."]),
         Section("Use a candidate in your own model", [
             "After `import actsearch`, each line below is a Keras layer (it saves and reloads "
             "with `keras.models.load_model`):",
             Preformatted("\n".join(take_home_lines(best)) or "(no candidate yet)")]),
+        Section("About this search", list(about)),
         Section("Not trained", [Bullets([f"{r['expression']}: {r['screening_detail']}"
                                          for _, r in refused.iterrows()])
                                 if not refused.empty else "Every candidate passed screening."]),
         Section("Failed", [Bullets([f"{r['expression']}: {r['error']}"
                                     for _, r in failed.iterrows()])
                            if not failed.empty else "No candidate's training failed."]),
-        Section("Plots", [Figure(p, wide=True) for p in pngs], html_only=True),
+        Section("More plots", [Figure(p) for p in more], html_only=True),
         Section("Config", [Preformatted(config_text)], html_only=True),
     ]
-    report = Report(title, list(intro), sections)
+    report = Report(title, list(opening), sections)
     write_atomic(paths["summary"], render_markdown(report, root))
     write_atomic(paths["report"], render_html(report))
     return paths

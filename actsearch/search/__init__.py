@@ -3,6 +3,7 @@
 (loop). Activation expressions themselves live in actsearch.expressions, one layer down,
 because `actsearch run` trains them too."""
 
-from actsearch.search.loop import SearchOutcome, check_search, run_search, search_config
+from actsearch.search.loop import SearchOutcome, run_search, search_config
+from actsearch.search.preflight import check_search
 
 __all__ = ["SearchOutcome", "check_search", "run_search", "search_config"]

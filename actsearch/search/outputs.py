@@ -1,9 +1,11 @@
 """What a search shows: the leaderboard (one row per candidate, the objective per rung), the
-progress table, the confirm run and its one-sentence claim, and the report's opening."""
+progress table, the confirm run and its one-sentence claim, the report's opening (the verdict
+and the fidelity figures) and what it says about the search."""
 
 from __future__ import annotations
 
 import math
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -16,13 +18,20 @@ from actsearch.activations import display_name
 from actsearch.analysis import score_column
 from actsearch.config import Config
 from actsearch.experiment import run_experiment
+from actsearch.reporting.document import Bullets
 from actsearch.reporting.search_report import (
     correlation_sentence,
-    correlation_warning,
+    fidelity_block,
     write_leaderboard,
     write_search_report,
 )
 from actsearch.search.correlation import rung_pairs
+from actsearch.search.fidelity_figures import (
+    cost_sentence,
+    fidelity_pairs,
+    fidelity_table,
+    fidelity_warnings,
+)
 from actsearch.search.progress import duration
 from actsearch.search.promotion import standing
 from actsearch.search.rungs import confirm_config, confirm_seeds, oriented, rung_config
@@ -175,19 +184,45 @@ def rate_sentence(search: Any) -> str:
     """Candidates per hour of the search's own time (all sessions, rungs and bookkeeping; not
     the confirm run), by wall clock and by CPU time (this process's; Ray workers' not)."""
     wall, cpu = search.meta.get("wall_seconds"), search.meta.get("cpu_seconds")
-    if not search.done or not wall or not cpu:
+    done = search.standings.done
+    if not done or not wall or not cpu:
         return "Speed: no batch finished yet."
     spent = search.meta.get("rung_cpu_seconds") or []
     per_rung = ", ".join(f"rung {k} {duration(v)}" for k, v in enumerate(spent))
     confirm = search.meta.get("confirm_cpu_seconds")
     confirm_text = f"; the confirm run: {duration(confirm)} of CPU time" if confirm else ""
-    return (f"Speed: {search.done:,} candidates in {duration(wall)} "
-            f"({search.done / wall * 3600:,.0f} per hour) and {duration(cpu)} of CPU time "
-            f"({search.done / cpu * 3600:,.0f} per CPU-hour; training by rung: "
+    return (f"Speed: {done:,} candidates in {duration(wall)} "
+            f"({done / wall * 3600:,.0f} per hour) and {duration(cpu)} of CPU time "
+            f"({done / cpu * 3600:,.0f} per CPU-hour; training by rung: "
             f"{per_rung or '-'}{confirm_text}).")
 
 
-def intro(search: Any, verdict: str, pairs: list[ScorePair]) -> list[str]:
+def opening(search: Any, verdict: str, fidelity: pd.DataFrame | None) -> list:
+    """What the report opens with: the verdict, then whether the search can order its
+    candidates (the fidelity figures, their warnings and their cost)."""
+    text: list = [f"Verdict: {verdict}"]
+    if fidelity is None:
+        return [*text, "Can this search order its candidates? Measured once its candidates "
+                       "are trained (search/fidelity.csv)."]
+    if fidelity.empty or not fidelity["n"].any():
+        return [*text, "Can this search order its candidates? Not measured (search.fidelity "
+                       "and search.confirm.probes / probe_top are 0, or nothing was scored)."]
+    warnings = fidelity_warnings(fidelity)
+    text += ["Can this search order its candidates? Spearman rho between two scores of the "
+             "same candidates, on samples the search drew itself: each rung against itself "
+             "under another seed (retest), each rung against the next (next_rung: random is "
+             "a random draw of the lower rung, promoted or not; top the promoted), and the "
+             "last rung against the confirm protocol (search/fidelity.csv, the pairs in "
+             "fidelity_pairs.csv).",
+             fidelity_block(fidelity)]
+    text.append(Bullets(warnings) if warnings else
+                "No warning: every random and top sample reaches its target.")
+    text.append(cost_sentence(search.meta))
+    return text
+
+
+def about(search: Any, pairs: list[ScorePair]) -> list[str]:
+    """Speed, the promoted-only rung correlations, and what the search did."""
     cfg, s = search.cfg, search.cfg.search
     low, high = search.meta["screen_range"] or (float("nan"), float("nan"))
     trained = [r for r in search.records if r.trainable]
@@ -199,11 +234,10 @@ def intro(search: Any, verdict: str, pairs: list[ScorePair]) -> list[str]:
                       f"on {rung.data.limit_train or 'all'} {rung.data.dataset} images, "
                       f"{search.boards[k].seen} trained" for k, rung in enumerate(configs))
     correlations = " ".join(map(correlation_sentence, pairs)) or "one rung, nothing to correlate."
-    text = [f"Verdict: {verdict}", rate_sentence(search),
-            f"Does a rung's ranking predict the next? Over the candidates that trained in both "
-            f"(the promoted ones: a narrower range than the rung saw, which lowers rho): "
-            f"{correlations}",
-            *filter(None, map(correlation_warning, pairs)),
+    text = [rate_sentence(search),
+            f"Over the candidates that trained in both rungs (the promoted ones: a narrower "
+            f"range than the rung saw, which lowers rho; the fidelity figures above do not "
+            f"have that bias): {correlations}",
             f"{len(trained)} candidates trained ({s.algorithm}, seed {s.seed}; {failed} "
             f"failed), {refused} refused by screening over [{low:.3g}, {high:.3g}], {dupes} "
             f"duplicates not trained. Asynchronous successive halving: a candidate goes on "
@@ -220,28 +254,48 @@ def intro(search: Any, verdict: str, pairs: list[ScorePair]) -> list[str]:
 
 
 def write_outputs(search: Any, verdict: str | None, best: list[str] | None,
-                  report: bool, confirm: tuple[pd.DataFrame, str] | None = None
-                  ) -> dict[str, Path]:
+                  report: bool, confirm: tuple[pd.DataFrame, str] | None = None,
+                  curves: list[Path] | None = None) -> dict[str, Path]:
     """The leaderboard; with `report`, also the plots, summary.md and report.html (`confirm`:
-    the confirm run's summary and the column it ranks by)."""
+    the confirm run's summary and the column it ranks by; `curves`: its plots). With a
+    verdict (the search's end) also the fidelity files."""
     cfg = search.cfg
     title = f"{cfg.name}: activation search"
     board = leaderboard(search)
     if not report:
         return write_leaderboard(search.root, title, board)
+    fidelity = None
     if verdict is None:
         done = sum(1 for r in search.records if r.trainable and r.result(0) is not None)
         verdict = (f"in progress: {done} of {cfg.search.candidates} candidates trained; "
                    "nothing confirmed yet.")
+    else:
+        pairs_measured = fidelity_pairs(search)
+        fidelity = (fidelity_table(pairs_measured), pairs_measured)
     if best is None:
         best = [r["expression"] for _, r in board.iterrows() if not pd.isna(r["rank"])][:3]
     pairs = rung_pairs(search, *(confirm or (None, None)))
     return write_search_report(
         search.root, title=title, board=board, progress=progress_table(search), best=best,
-        baselines=list(cfg.search.confirm.baselines), intro=intro(search, verdict, pairs),
-        pairs=pairs,
+        baselines=list(cfg.search.confirm.baselines),
+        opening=opening(search, verdict, None if fidelity is None else fidelity[0]),
+        about=about(search, pairs), pairs=pairs,
         config_text=yaml.safe_dump(cfg.to_dict(), sort_keys=False),
-        objective=f"val_{cfg.objective.metric}")
+        objective=f"val_{cfg.objective.metric}", fidelity=fidelity, curves=curves)
+
+
+def confirm_curves(confirm: Path, root: Path) -> list[Path]:
+    """The confirm run's validation curves, copied beside the search's plots (summary.md
+    links them relative to its folder)."""
+    out = []
+    for name in ("val_loss.png", "val_accuracy.png"):
+        source = confirm / "plots" / name
+        if source.is_file():
+            target = root / "plots" / f"confirm_{name}"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, target)
+            out.append(target)
+    return out
 
 
 def confirm_and_report(search: Any) -> tuple[pd.DataFrame, dict[str, Path], str, bool,
@@ -275,5 +329,7 @@ def confirm_and_report(search: Any) -> tuple[pd.DataFrame, dict[str, Path], str,
     elif board.empty or board["rank"].isna().all():
         verdict = "No candidate finished with a score, so none was confirmed."
     paths = write_outputs(search, verdict=verdict, best=top or None, report=True,
-                          confirm=confirmed)
+                          confirm=confirmed,
+                          curves=confirm_curves(confirm_path, search.root) if confirm_path
+                          else None)
     return board, paths, verdict, beats, confirm_path

@@ -40,7 +40,7 @@ class _InFlight:
     def _sweep(self, k: int) -> tuple[Sweep, ResultsDir]:
         if k not in self.sweeps:
             search = self.search
-            cfg = rung_config(search.cfg, k, search.entered(k, []))
+            cfg = rung_config(search.cfg, k, search.pool.entered(k, []))
             results = ResultsDir(cfg.out_dir)
             prepare_rung(results, cfg)
             sweep = Sweep(self.ray, cfg, search.data(cfg.data), results, 0,
@@ -63,28 +63,27 @@ class _InFlight:
         """Resume unfinished batches, then propose new ones up to batches_in_flight."""
         search, s = self.search, self.search.cfg.search
         for batch in self._open():
-            waiting = [i for i in search.members.get(batch, [])
+            waiting = [i for i in search.pool.members.get(batch, [])
                        if search.records[i].result(0) is None]
             if not waiting:  # killed between its last result and its end
                 self._close(batch)
             for index in waiting:
                 if not self._in_flight(0, index):
                     self._submit(0, index)
-        while (len(self._open()) < s.batches_in_flight and search.n_trainable < s.candidates
+        while (len(self._open()) < s.batches_in_flight and search.pool.n_trainable < s.candidates
                and not search.meta["exhausted"]):
-            batch = search._new_batch()
+            batch = search.new_batch()
             if batch is None:
                 break
-            for index in search.members.get(batch, []):
+            for index in search.pool.members.get(batch, []):
                 self._submit(0, index)
-            if not search.members.get(batch):  # every proposal refused or a duplicate
+            if not search.pool.members.get(batch):  # every proposal refused or a duplicate
                 self._close(batch)
 
     def _in_flight(self, k: int, index: int) -> bool:
         return (k, index) in self.running.values()
 
     def run(self) -> None:
-        search = self.search
         try:
             self._fill()
             self._promote()
@@ -104,8 +103,6 @@ class _InFlight:
                 for ref in sweep.running:
                     self.ray.cancel(ref, force=True)
                 self.ray.kill(sweep.outbox)
-        if search.meta["exhausted"]:
-            search.log(f"search: stopped early: {search.meta['exhausted']}")
 
     def _arrived(self, ref: Any) -> None:
         search = self.search
@@ -120,18 +117,18 @@ class _InFlight:
         _, index = self.running.pop(f"{k}/{attempt.trial.id}")
         run = RungRun(history_of(results, attempt.trial.id), str(result.status),
                       result.diverged_epoch, result.error)
-        search._finish(k, index, run, tell=True)
+        search.finish(k, index, run, tell=True)
         if k == 0:
             batch = search.records[index].batch
             if all(search.records[i].result(0) is not None
-                   for i in search.members.get(batch, [])):
+                   for i in search.pool.members.get(batch, [])):
                 self._close(batch)
 
     def _close(self, batch: int) -> None:
         search = self.search
         for k, (_, results) in self.sweeps.items():  # config.yaml lists who entered the rung
-            prepare_rung(results, rung_config(search.cfg, k, search.entered(k, [])))
-        search.db.finish_batch(batch, search._generator_state())
+            prepare_rung(results, rung_config(search.cfg, k, search.pool.entered(k, [])))
+        search.db.finish_batch(batch, search.generator_state())
         search.batches[batch] = True
         search.write(final=False)
         search.progress.batch_done(search, batch)

@@ -32,16 +32,17 @@ class Progress:
     def batch_done(self, search: Any, batch: int) -> str:
         """`search` is the loop's Search: its counters, best candidate and boards are read
         (O(rungs), whatever the number of candidates)."""
-        done, total = search.done, self.cfg.search.candidates
+        standings = search.standings
+        done, total = standings.done, self.cfg.search.candidates
         if self.done_at_start is None:  # the first batch of this process counts from its start
-            self.done_at_start = done - len(search.members.get(batch, []))
+            self.done_at_start = done - len(search.pool.members.get(batch, []))
         elapsed = time.monotonic() - self.started
         new = done - self.done_at_start
         rate = new / elapsed * 3600.0 if elapsed > 0 and new > 0 else None
-        per_rung = ", ".join(f"rung {k}: {board.seen}" for k, board in enumerate(search.boards))
+        per_rung = ", ".join(f"rung {k}: {board.seen}" for k, board in enumerate(standings.boards))
         metric = f"val_{self.cfg.objective.metric}"
-        if search.best is not None:
-            (rung, _), index = search.best
+        if standings.best is not None:
+            (rung, _), index = standings.best
             best = search.records[index]
             best_text = f"{best.text} ({metric} {best.rungs[rung].objective:.4f} at rung {rung})"
         else:
@@ -49,7 +50,7 @@ class Progress:
         left = ("done" if done >= total else "time left unknown" if rate is None else
                 f"about {duration((total - done) / rate * 3600.0)} left")
         line = (f"search: batch {batch}: {done}/{total} candidates ({per_rung}"
-                f"{f', {search.failed} failed' if search.failed else ''}), "
+                f"{f', {standings.failed} failed' if standings.failed else ''}), "
                 f"{'-' if rate is None else f'{rate:,.0f}'} candidates/h; best so far "
                 f"{best_text}; {left}")
         self.log(line)

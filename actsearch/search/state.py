@@ -6,7 +6,10 @@ sampling generator, how many includes were proposed, why the search stopped), `c
 candidate and rung: status, epochs, objective, error), `histories` (per candidate, rung and
 epoch, one row per metric) and `batches` (done or not). As Optuna's RDB storage does, each
 step is one transaction: a batch's proposals with the generator that made them, each finished
-candidate's result with its history, a batch's end with evolution's state. SQLite's
+candidate's result with its history, a batch's end with evolution's state. `fidelity_runs`
+holds the fidelity measurement's extra trainings (actsearch/search/fidelity.py): a retest
+with another seed, a probe of a candidate not promoted to a rung, a confirm probe; each is
+one transaction too, and none of them is a candidate's result. SQLite's
 write-ahead log keeps every committed transaction through a killed process, so a SIGKILL loses
 at most what was not yet committed: the candidates of the batch in progress still training.
 """
@@ -41,6 +44,10 @@ CREATE TABLE IF NOT EXISTS histories (
     candidate INTEGER NOT NULL, rung INTEGER NOT NULL, epoch INTEGER NOT NULL,
     metric TEXT NOT NULL, value REAL, PRIMARY KEY (candidate, rung, epoch, metric));
 CREATE TABLE IF NOT EXISTS batches (idx INTEGER PRIMARY KEY, done INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS fidelity_runs (
+    kind TEXT NOT NULL, rung INTEGER NOT NULL, candidate INTEGER NOT NULL,
+    status TEXT NOT NULL, objective REAL, accuracy REAL, error TEXT,
+    PRIMARY KEY (kind, rung, candidate));
 """
 
 
@@ -81,6 +88,20 @@ class CandidateRecord:
 
     def result(self, k: int) -> RungResult | None:
         return self.rungs[k] if k < len(self.rungs) else None
+
+
+@dataclass
+class FidelityRun:
+    """One extra training of the fidelity measurement; `objective` as a rung's (None unless
+    status is ok), `accuracy` the last epoch's validation accuracy (chance is told by it)."""
+
+    kind: str  # retest (rung k, another seed), probe (rung k, not promoted), confirm
+    rung: int  # the rung trained (confirm: the last rung the candidate came from)
+    candidate: int
+    status: str
+    objective: float | None
+    accuracy: float | None
+    error: str | None = None
 
 
 class SearchDB:
@@ -151,6 +172,22 @@ class SearchDB:
                                   rows)
             if meta:
                 self._write_meta(meta)
+
+    def add_fidelity_run(self, run: FidelityRun, meta: dict[str, Any] | None = None) -> None:
+        """One finished training of the fidelity measurement (and `meta`, e.g. its cost)."""
+        with self._transaction():
+            self.conn.execute("INSERT INTO fidelity_runs VALUES (?, ?, ?, ?, ?, ?, ?)",
+                              (run.kind, run.rung, run.candidate, run.status, run.objective,
+                               run.accuracy, run.error))
+            if meta:
+                self._write_meta(meta)
+
+    def fidelity_runs(self) -> dict[tuple[str, int, int], FidelityRun]:
+        """Every finished fidelity training by (kind, rung, candidate)."""
+        return {(kind, rung, candidate): FidelityRun(kind, rung, candidate, status, objective,
+                                                     accuracy, error)
+                for kind, rung, candidate, status, objective, accuracy, error
+                in self.conn.execute("SELECT * FROM fidelity_runs")}
 
     def finish_batch(self, batch: int, meta: dict[str, Any]) -> None:
         with self._transaction():

@@ -65,10 +65,15 @@ class FolderTrainer:
         self.executor = get_executor(cfg.execution.executor)
 
     def train(self, k: int, members: list[CandidateRecord], on_result: OnResult) -> None:
-        cfg = rung_config(self.cfg, k, self.entered(k, members))
+        self.train_with(rung_config(self.cfg, k, self.entered(k, members)), rung_seed(self.cfg),
+                        members, on_result)
+
+    def train_with(self, cfg: Config, seed: int, members: list[CandidateRecord],
+                   on_result: OnResult) -> None:
+        """`members` trained with `cfg` (a derived config: its output.dir is the folder, its
+        activations who entered it) and `seed`."""
         results = ResultsDir(cfg.out_dir)
         prepare_rung(results, cfg)
-        seed = rung_seed(self.cfg)
         trials = [Trial(display_name(c.text), seed, index=j, total=len(members))
                   for j, c in enumerate(members, start=1)]
         by_id = {t.id: c for t, c in zip(trials, members, strict=True)}
@@ -123,10 +128,15 @@ class EngineTrainer:
         self.cfg, self.data_of, self.log = cfg, data_of, log
 
     def train(self, k: int, members: list[CandidateRecord], on_result: OnResult) -> None:
-        cfg = rung_config(self.cfg, k, [c.text for c in members])
+        self.train_with(rung_config(self.cfg, k, [c.text for c in members]),
+                        rung_seed(self.cfg), members, on_result)
+
+    def train_with(self, cfg: Config, seed: int, members: list[CandidateRecord],
+                   on_result: OnResult) -> None:
+        """`members` trained with `cfg` (a derived config) and `seed`."""
         data = self.data_of(cfg.data)
-        runs = train_candidates([_engine_input(c) for c in members], cfg, data,
-                                rung_seed(self.cfg), log=lambda message: None)
+        runs = train_candidates([_engine_input(c) for c in members], cfg, data, seed,
+                                log=lambda message: None)
         for record, run in zip(members, runs, strict=True):
             on_result(record.index, RungRun(run.history, str(run.status), run.diverged_epoch,
                                             run.error))
