@@ -51,6 +51,7 @@ from actsearch.errors import UserError
 from actsearch.executors import Log, get_executor
 from actsearch.expressions import canonical, fingerprint, parse, screen
 from actsearch.lock import results_lock
+from actsearch.search.engine import set_seed_keeping_programs
 from actsearch.search.evolution import AgingEvolution
 from actsearch.search.outputs import confirm_and_report, write_outputs
 from actsearch.search.progress import Progress
@@ -295,8 +296,8 @@ class Search:
                                 f"{cfg.model.architecture} cannot be built for data.dataset "
                                 f"{cfg.data.dataset} (input {data.input_shape}): "
                                 f"{one_line(exc)}") from None
-            finally:
-                keras.backend.clear_session()
+            # no keras.backend.clear_session(): it drops TensorFlow's compiled functions, so
+            # the engine's programs would compile again in every search of a process
 
     # proposals -----------------------------------------------------------------------------
 
@@ -467,7 +468,7 @@ class Search:
 def preactivation_range(cfg: Config, data: Dataset, percentile: float) -> tuple[float, float]:
     """The [p, 100-p] percentiles of the inputs of the network's `*_act` layers on a probe
     batch of training images, the architecture built with the identity activation."""
-    keras.utils.set_random_seed(cfg.training.seeds[0])
+    set_seed_keeping_programs(cfg.training.seeds[0])  # keeps the engine's compiled programs
     model = build_uncompiled_model(cfg, "linear", data.input_shape, data.num_classes)
     layers = [layer for layer in model.layers if layer.name.endswith("_act")]
     if not layers:
@@ -476,7 +477,7 @@ def preactivation_range(cfg: Config, data: Dataset, percentile: float) -> tuple[
     probe = keras.Model(model.inputs, [layer.input for layer in layers])
     idx = probe_indices(len(data.x_train), cfg.diagnostics.probe_size, cfg.diagnostics.probe_seed)
     outputs = probe.predict(data.x_train[idx], batch_size=256, verbose=0)
-    keras.backend.clear_session()
+    del probe, model  # not clear_session(): see check_networks
     values = np.concatenate([np.ravel(o) for o in outputs])
     low, high = np.percentile(values, [percentile, 100.0 - percentile])
     if not low < high:
