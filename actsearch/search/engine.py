@@ -15,7 +15,10 @@ primitive's own expression tree evaluated by actsearch.expressions.evaluate_kera
 numbers are those of the candidate's ExpressionActivation. The next batch of genomes of the
 same unit count only assigns new values (genome, initial weights, optimizer state reset):
 nothing is rebuilt or retraced. Programs are cached in this module for the life of the
-process, keyed by everything that shapes them (network, training settings, K, units).
+process, keyed by everything that shapes them (network, training settings, units) and K; a
+batch smaller than K reuses a larger program, padded (program_for). Nothing here clears
+TensorFlow's compiled functions (keras.backend.clear_session and tf.random.set_seed do: see
+set_seed_keeping_programs), so a second search in the process compiles nothing new.
 
 A learnable `beta` is one trainable scalar per activation layer, started at PARAM_INITIAL as
 ExpressionActivation does; every copy has it, and a candidate without beta leaves it at its
@@ -25,13 +28,15 @@ ExpressionActivation, traced once per call.
 
 What a rung needs and nothing else: the validation pass each epoch, no test set, no files,
 no diagnostics. Dropout masks differ from separate runs (as in the fused executor). K is a
-power of two, at most MAX_K and what MEMORY_MB holds (batch_size_for).
+power of two, at most MAX_K and what MEMORY_MB holds (batch_size_for; on a GPU, what half
+its memory holds, at most MAX_K_GPU: unmeasured).
 
 For the loop: pass space.Candidate objects where you have them (their genome is used as
 it is; a bare tree is looked up among the one-unit genomes of the full space, and anything
 else takes the traced path); check engine_unsupported(cfg) once and keep the current path
 where it names a reason (train_candidates raises it as a UserError); keep calling in one
-process, since the compiled programs stay cached here (about 45 CPU-s for the mlp's first).
+process, since the compiled programs stay cached here (about 8-10 CPU-s for the mlp's first at
+K=8 on an AMD EPYC, 20-28 at K=32).
 """
 
 from __future__ import annotations
@@ -74,18 +79,20 @@ from actsearch.optimizer import make_optimizer
 from actsearch.search.space import BETA, BINARY, CONSTANTS, UNARY, Candidate, CoreUnit, UnaryChoice
 from actsearch.training import set_precision
 
-MAX_K = int(os.environ.get("ACTSEARCH_ENGINE_MAX_K", "32"))  # copies per program at most (CPU)
+# copies per program at most on a CPU: 8, since more copies cost no less per candidate
+# and the compile grows with K (the mlp's search of 256 candidates: 35 CPU-s at K=8, 47 at 32;
+# benchmarks/README.md, "A search that starts in seconds")
+MAX_K = int(os.environ.get("ACTSEARCH_ENGINE_MAX_K", "8"))
 MEMORY_MB = float(os.environ.get("ACTSEARCH_ENGINE_MEMORY_MB", "2048"))  # budget per program
 # On a GPU (unmeasured: no GPU was at hand): up to MAX_K_GPU copies, as many as
 # GPU_MEMORY_SHARE of the device's memory holds, unless ACTSEARCH_ENGINE_MEMORY_MB is set
 MAX_K_GPU = int(os.environ.get("ACTSEARCH_ENGINE_MAX_K_GPU", "128"))
 GPU_MEMORY_SHARE = 0.5
-# Grappler (TensorFlow's graph optimizer) when a program is first instantiated: off by
-# default, since it costs a third of the mlp's compile and the programs run no slower without
-# it (benchmarks/README.md, "A search that starts in seconds"); ACTSEARCH_ENGINE_GRAPPLER=1
-# keeps it on.
-GRAPPLER = os.environ.get("ACTSEARCH_ENGINE_GRAPPLER", "0").strip().lower() in ("1", "on",
-                                                                              "true", "yes")
+# Grappler (TensorFlow's graph optimizer) for the engine's programs: on by default. Off
+# (ACTSEARCH_ENGINE_GRAPPLER=0) it saves a third of the mlp's compile at K=32, but nothing
+# measurable at K=8, and the article's CNN ran 6% slower without it (benchmarks/README.md).
+GRAPPLER = os.environ.get("ACTSEARCH_ENGINE_GRAPPLER", "1").strip().lower() not in (
+    "0", "off", "false", "no")
 
 # The space's primitives, plus min/max with their operands the other way round: normalize()
 # sorts the operands of min and max, and where they tie, the gradient goes to the first one,
