@@ -7,7 +7,10 @@ absl::InitializeLog() ..."), so for the CLI a thread filters file descriptor 2 t
 lines matching the known-noise patterns below and forwards everything else (tracebacks, our own
 `actsearch: error:` lines) unchanged. `--verbose` or ACTSEARCH_TF_LOGS=1 shows everything.
 
-Imports only the standard library: it runs before TensorFlow is imported.
+In Python (a script, a notebook), the same filter runs only while `import actsearch` starts
+TensorFlow (end_start_up), so TensorFlow's start-up lines are hidden there too, unless the user
+has set TF_CPP_MIN_LOG_LEVEL. Imports only the standard library at the top: it runs before
+TensorFlow is imported.
 """
 
 from __future__ import annotations
@@ -118,14 +121,34 @@ class StderrFilter:
 def configure_tensorflow_output() -> StderrFilter | None:
     """Before TensorFlow is imported: everything it says if asked (TF_CPP_MIN_LOG_LEVEL=0);
     for the CLI, only fatal C++ lines (3), Python-side errors, and none of the known noise
-    printed before that setting applies. A TF_CPP_MIN_LOG_LEVEL set by the user is kept."""
+    printed before that setting applies. A TF_CPP_MIN_LOG_LEVEL set by the user is kept.
+    In Python (a script, a notebook) the known start-up noise is dropped too, unless the user
+    set TF_CPP_MIN_LOG_LEVEL: the filter returned then is for end_start_up()."""
     if tensorflow_logs_wanted():
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0")
         return None
-    if not launched_as_cli() or os.name != "posix":
+    if os.name != "posix":
         return None
+    if not launched_as_cli():
+        if "TF_CPP_MIN_LOG_LEVEL" in os.environ:  # the user's own choice: theirs to see
+            return None
+        return StderrFilter()  # until end_start_up()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     # its Python side too: "WARNING:tensorflow:5 out of the last 8 calls ... triggered
     # tf.function retracing" comes from one new model per trial, as designed
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
     return StderrFilter()
+
+
+def end_start_up(start_up: StderrFilter | None) -> None:
+    """In Python, after actsearch's imports: TensorFlow's device probe (the "failed call to
+    cuInit" line of every CPU-only machine comes from it) while the start-up filter still
+    runs, then file descriptor 2 as it was. Not for the CLI, whose filter stays on."""
+    if start_up is None or launched_as_cli():
+        return
+    try:
+        import tensorflow as tf  # already imported by actsearch: no cost here
+
+        tf.config.list_physical_devices()
+    finally:
+        start_up.stop()

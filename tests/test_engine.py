@@ -94,14 +94,14 @@ def test_a_second_batch_of_the_same_shape_retraces_nothing(tmp_path):
     traces = dict(engine.TRACES), engine._genome_function.experimental_get_tracing_count()
     others = [_unit("max", ("sin",), ("x",)), _unit("mul", ("erf",), ("scale", 2.0)),
               _unit("sub", ("softplus",), ("const", 0.5))]
-    programs = len(engine._PROGRAMS)
+    programs = engine.programs_compiled()
     # the search's rung config names each batch's candidates as its activations
     rung = dataclasses.replace(cfg, model=dataclasses.replace(
         cfg.model, activations=[canonical(c.tree) for c in others]))
     second = engine.train_candidates(others, rung, data, SEED, log=lambda _: None)
     assert (dict(engine.TRACES), engine._genome_function.experimental_get_tracing_count()) \
         == traces
-    assert len(engine._PROGRAMS) == programs
+    assert engine.programs_compiled() == programs
     assert traces[0]["epoch"] >= 1
     # the program really took the new functions: different candidates, different losses
     assert all(r.status == "ok" for r in first + second)
@@ -172,10 +172,10 @@ def test_a_reused_program_restarts_dropout_as_a_fresh_one(tmp_path):
     cfg = config_from_dict(raw)
     data = load_dataset(cfg.data)
     trees = [OK[0].tree]
-    programs = len(engine._PROGRAMS)
+    programs = engine.programs_compiled()
     first = engine.train_candidates(trees, cfg, data, SEED, log=lambda _: None)
     again = engine.train_candidates(trees, cfg, data, SEED, log=lambda _: None)
-    assert len(engine._PROGRAMS) == programs + 1  # one program, used twice
+    assert engine.programs_compiled() == programs + 1  # one program, used twice
     for a, b in zip(first, again, strict=True):
         assert a.status == b.status == "ok"
         assert b.history["loss"].to_numpy() == pytest.approx(a.history["loss"].to_numpy(),

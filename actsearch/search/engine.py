@@ -15,7 +15,10 @@ primitive's own expression tree evaluated by actsearch.expressions.evaluate_kera
 numbers are those of the candidate's ExpressionActivation. The next batch of genomes of the
 same unit count only assigns new values (genome, initial weights, optimizer state reset):
 nothing is rebuilt or retraced. Programs are cached in this module for the life of the
-process, keyed by everything that shapes them (network, training settings, K, units).
+process, keyed by everything that shapes them (network, training settings, units) and K; a
+batch smaller than K reuses a larger program, padded (program_for). Nothing here clears
+TensorFlow's compiled functions (keras.backend.clear_session and tf.random.set_seed do: see
+set_seed_keeping_programs), so a second search in the process compiles nothing new.
 
 A learnable `beta` is one trainable scalar per activation layer, started at PARAM_INITIAL as
 ExpressionActivation does; every copy has it, and a candidate without beta leaves it at its
@@ -25,17 +28,20 @@ ExpressionActivation, traced once per call.
 
 What a rung needs and nothing else: the validation pass each epoch, no test set, no files,
 no diagnostics. Dropout masks differ from separate runs (as in the fused executor). K is a
-power of two, at most MAX_K and what MEMORY_MB holds (batch_size_for).
+power of two, at most MAX_K and what MEMORY_MB holds (batch_size_for; on a GPU, what half
+its memory holds, at most MAX_K_GPU: unmeasured).
 
 For the loop: pass space.Candidate objects where you have them (their genome is used as
 it is; a bare tree is looked up among the one-unit genomes of the full space, and anything
 else takes the traced path); check engine_unsupported(cfg) once and keep the current path
 where it names a reason (train_candidates raises it as a UserError); keep calling in one
-process, since the compiled programs stay cached here (about 45 CPU-s for the mlp's first).
+process, since the compiled programs stay cached here (about 8-10 CPU-s for the mlp's first at
+K=8 on an AMD EPYC, 20-28 at K=32).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import math
@@ -48,6 +54,7 @@ import keras
 import numpy as np
 import pandas as pd
 import tensorflow as tf
+from tensorflow.python.eager import context
 
 from actsearch.activations import ActivationOptions, ActivationSpec
 from actsearch.batches import epoch_order
@@ -72,8 +79,20 @@ from actsearch.optimizer import make_optimizer
 from actsearch.search.space import BETA, BINARY, CONSTANTS, UNARY, Candidate, CoreUnit, UnaryChoice
 from actsearch.training import set_precision
 
-MAX_K = int(os.environ.get("ACTSEARCH_ENGINE_MAX_K", "32"))  # copies per program at most
+# copies per program at most on a CPU: 8, since more copies cost no less per candidate
+# and the compile grows with K (the mlp's search of 256 candidates: 35 CPU-s at K=8, 47 at 32;
+# benchmarks/README.md, "A search that starts in seconds")
+MAX_K = int(os.environ.get("ACTSEARCH_ENGINE_MAX_K", "8"))
 MEMORY_MB = float(os.environ.get("ACTSEARCH_ENGINE_MEMORY_MB", "2048"))  # budget per program
+# On a GPU (unmeasured: no GPU was at hand): up to MAX_K_GPU copies, as many as
+# GPU_MEMORY_SHARE of the device's memory holds, unless ACTSEARCH_ENGINE_MEMORY_MB is set
+MAX_K_GPU = int(os.environ.get("ACTSEARCH_ENGINE_MAX_K_GPU", "128"))
+GPU_MEMORY_SHARE = 0.5
+# Grappler (TensorFlow's graph optimizer) for the engine's programs: on by default. Off
+# (ACTSEARCH_ENGINE_GRAPPLER=0) it saves a third of the mlp's compile at K=32, but nothing
+# measurable at K=8, and the article's CNN ran 6% slower without it (benchmarks/README.md).
+GRAPPLER = os.environ.get("ACTSEARCH_ENGINE_GRAPPLER", "1").strip().lower() not in (
+    "0", "off", "false", "no")
 
 # The space's primitives, plus min/max with their operands the other way round: normalize()
 # sorts the operands of min and max, and where they tie, the gradient goes to the first one,
@@ -279,12 +298,13 @@ class Program:
 
     def __init__(self, cfg: Config, data: Dataset, factories: list[ActivationFactory],
                  seed: int):
+        started = time.process_time()
         set_precision(cfg)
         self.cfg = cfg
         self.k = len(factories)
         self.models = []
         for act in factories:  # each at the initial weights `actsearch run` draws
-            keras.utils.set_random_seed(seed)
+            set_seed_keeping_programs(seed)
             self.models.append(self._build(cfg, data, act))
         t = cfg.training
         steps = math.ceil(len(data.x_train) / t.batch_size)
@@ -302,6 +322,12 @@ class Program:
         self.train_epoch = tf.function(self._train_epoch, input_signature=[
             images, labels, tf.TensorSpec([None], tf.int64)])
         self.validate = tf.function(self._validate, input_signature=[images, labels])
+        # CPU seconds (the process's) of building, tracing and instantiating this program (its
+        # first epoch included), and of one copy's pass over one image once it is compiled:
+        # what programs_for weighs when a smaller batch could reuse a larger program
+        self.compile_cpu = time.process_time() - started
+        self.compiled = False
+        self.cpu_per_copy_image: float | None = None
 
     @staticmethod
     def _build(cfg: Config, data: Dataset, act: ActivationFactory) -> keras.Model:
@@ -316,7 +342,7 @@ class Program:
         """Every copy at the initial weights and dropout seed state `actsearch run` draws for
         this seed, the optimizer at its start."""
         if seed not in self._initial:
-            keras.utils.set_random_seed(seed)
+            set_seed_keeping_programs(seed)
             self._initial[seed] = _state(fresh())
         for model in self.models:
             for variable, start in zip(model.variables, self._initial[seed], strict=True):
@@ -383,13 +409,20 @@ class Program:
         diverged: list[int | None] = [None] * self.k
         shuffle = self.cfg.training.shuffle
         for epoch in range(epochs):
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             order = epoch_order(seed, epoch, n) if shuffle == "epoch" else np.arange(n)
-            loss, metric = (a.numpy() for a in self.train_epoch(x_train, y_train,
-                                                                  tf.constant(order, tf.int64)))
-            val_loss, val_metric = (a.numpy() for a in self.validate(x_val, y_val))
+            with _without_grappler():
+                loss, metric = (a.numpy() for a in self.train_epoch(
+                    x_train, y_train, tf.constant(order, tf.int64)))
+                val_loss, val_metric = (a.numpy() for a in self.validate(x_val, y_val))
             lr = float(keras.ops.convert_to_numpy(self.optimizer.learning_rate))
             seconds = time.perf_counter() - started
+            cpu = time.process_time() - cpu
+            if self.compiled:
+                self.cpu_per_copy_image = cpu / (self.k * (n + n_val))
+            else:
+                self.compile_cpu += cpu
+                self.compiled = True
             for k in range(self.k):
                 if diverged[k] is not None:
                     continue
@@ -406,6 +439,38 @@ class Program:
                 break
         return [CandidateRun(pd.DataFrame(r), "ok" if d is None else "diverged", d)
                 for r, d in zip(rows, diverged, strict=True)]
+
+
+def set_seed_keeping_programs(seed: int) -> None:
+    """keras.utils.set_random_seed(seed) (Python, NumPy, TensorFlow and Keras' seeds), less
+    the clearing of TensorFlow's compiled-function cache that tf.random.set_seed does (so
+    random ops restart their streams): that clearing makes every cached program compile
+    again on its next call, about as costly as building it. The engine's programs read no
+    TensorFlow-seeded random op (Keras draws from its own seed generators)."""
+    clear = context.pywrap_tfe.TFE_ContextClearCaches
+    context.pywrap_tfe.TFE_ContextClearCaches = lambda handle: None
+    try:
+        keras.utils.set_random_seed(int(seed))
+    finally:
+        context.pywrap_tfe.TFE_ContextClearCaches = clear
+
+
+@contextlib.contextmanager
+def _without_grappler():
+    """Grappler off (unless GRAPPLER) around every call of a program, as it was for
+    everything else afterwards. Every call, not just the first: the setting is part of the
+    key of TensorFlow's compiled-function cache, so a call with it back on would compile
+    the program again."""
+    if GRAPPLER:
+        yield
+        return
+    before = tf.config.optimizer.get_experimental_options()
+    tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})
+    try:
+        yield
+    finally:
+        tf.config.optimizer.set_experimental_options(
+            {"disable_meta_optimizer": before.get("disable_meta_optimizer", False)})
 
 
 def _state(model: keras.Model) -> list[np.ndarray]:
@@ -468,7 +533,8 @@ def _accumulated(loss_sum, metric_sum, losses, metrics, size):
         metric_sum += tf.stack([tf.stack(row) for row in metrics])
     return loss_sum, metric_sum
 
-_PROGRAMS: dict[tuple, GenomeProgram] = {}
+_PROGRAMS: dict[tuple, dict[int, GenomeProgram]] = {}  # program key -> K -> program
+_PADDED: dict[tuple, float] = {}  # (program key, K) -> CPU-s spent on spare copies so far
 
 
 def _network(cfg: Config) -> str:
@@ -477,21 +543,80 @@ def _network(cfg: Config) -> str:
     return repr(dataclasses.replace(cfg.model, activations=[]))
 
 
-def _program_key(cfg: Config, data: Dataset, k: int, units: int) -> tuple:
+def _program_key(cfg: Config, data: Dataset, units: int) -> tuple:
+    """Everything that shapes a program but K. Not the epochs or the number of images (a
+    rung's budget), unless an optimizer schedule counts its steps by them."""
     t = cfg.training
     schedule_steps = (math.ceil(len(data.x_train) / t.batch_size), t.epochs) \
         if t.optimizer.schedule is not None else None
     return (_network(cfg), t.loss, tuple(t.metrics), repr(t.optimizer), schedule_steps,
-            t.batch_size, tuple(data.input_shape), data.num_classes, k, units,
+            t.batch_size, tuple(data.input_shape), data.num_classes, units,
             cfg.execution.mixed_precision)
+
+
+def program_for(cfg: Config, data: Dataset, wanted: int, units: int, seed: int,
+                log: Callable[[str], None] = print) -> GenomeProgram:
+    """The program that trains `wanted` candidates (at most K) of this many units: K copies
+    from batch_size_for if that program is compiled; otherwise a compiled one with more
+    copies, its spare copies repeating a candidate (a last batch smaller than K, a later
+    rung's few promoted candidates), until what the spare copies have cost adds up to what
+    compiling the smaller program would cost (estimated from the larger one's own compile,
+    in proportion to K), then the smaller one is compiled. So a search compiles each program
+    at most once, and padding never costs more than the compiles it saves."""
+    base = _program_key(cfg, data, units)
+    programs = _PROGRAMS.setdefault(base, {})
+    k = batch_size_for(cfg, data, wanted)
+    larger = sorted(size for size in programs if size >= wanted)
+    if k not in programs and larger:
+        program = programs[larger[0]]
+        waste = 0.0
+        if program.cpu_per_copy_image is not None:
+            images = len(data.x_train) + len(data.x_val)
+            waste = (program.k - wanted) * program.cpu_per_copy_image * images \
+                * cfg.training.epochs
+        padded = _PADDED.get((base, k), 0.0) + waste
+        if padded <= program.compile_cpu * k / program.k:
+            _PADDED[(base, k)] = padded
+            return program
+    if k not in programs:
+        log(f"engine: compiling a program for {k} candidates of {units} unit"
+            f"{'s' * (units > 1)} (once per process)")
+        programs[k] = GenomeProgram(cfg, data, k, units, seed)
+    return programs[k]
+
+
+def programs_compiled() -> int:
+    """How many K-copy programs this process has built (tests count them)."""
+    return sum(len(programs) for programs in _PROGRAMS.values())
+
+
+@functools.cache
+def gpu_memory_mb() -> float | None:
+    """The memory TensorFlow may use on the first GPU (its allocator's limit), None on a
+    machine without one."""
+    if not tf.config.list_physical_devices("GPU"):
+        return None
+    from tensorflow.python.client import device_lib  # the only API that reports the limit
+
+    limits = [d.memory_limit for d in device_lib.list_local_devices()
+              if d.device_type == "GPU" and d.memory_limit]
+    return limits[0] / 2**20 if limits else None
+
+
+def memory_budget_mb(device_mb: float | None) -> float:
+    """What one program may hold: ACTSEARCH_ENGINE_MEMORY_MB if set; on a GPU (device_mb, its
+    memory) GPU_MEMORY_SHARE of it; otherwise MEMORY_MB."""
+    if "ACTSEARCH_ENGINE_MEMORY_MB" in os.environ or device_mb is None:
+        return MEMORY_MB
+    return GPU_MEMORY_SHARE * device_mb
 
 
 def batch_size_for(cfg: Config, data: Dataset, wanted: int) -> int:
     """K: the smallest power of two holding `wanted` (so a short batch reuses a program, its
     spare copies repeating a candidate, instead of compiling one of its own), at most MAX_K
-    and as many copies as MEMORY_MB holds by an estimate of one copy (weights, gradients, two
-    Adam slots and the initial copy: 5 x 4 bytes per parameter; three float32 copies of every
-    layer's output for a batch)."""
+    (MAX_K_GPU on a GPU) and as many copies as memory_budget_mb holds by an estimate of one
+    copy (weights, gradients, two Adam slots and the initial copy: 5 x 4 bytes per parameter;
+    three float32 copies of every layer's output for a batch)."""
     key = (_network(cfg), cfg.training.batch_size, tuple(data.input_shape), data.num_classes)
     if key not in _FITS:
         act = _factory(lambda options, name: keras.layers.Activation("linear", name=name), cfg)
@@ -500,12 +625,12 @@ def batch_size_for(cfg: Config, data: Dataset, wanted: int) -> int:
         outputs = sum(int(np.prod(layer.output.shape[1:])) for layer in probe.layers
                       if hasattr(layer, "output"))
         per_copy = 20 * params + 12 * outputs * cfg.training.batch_size
-        _FITS[key] = max(1, int(MEMORY_MB * 2**20 // per_copy))
+        _FITS[key] = max(1, int(memory_budget_mb(gpu_memory_mb()) * 2**20 // per_copy))
     k = 1 << max(0, wanted - 1).bit_length()
-    return max(1, min(MAX_K, k, _FITS[key]))
+    return max(1, min(MAX_K if gpu_memory_mb() is None else MAX_K_GPU, k, _FITS[key]))
 
 
-_FITS: dict[tuple, int] = {}  # copies that fit MEMORY_MB, per network and batch size
+_FITS: dict[tuple, int] = {}  # copies that fit memory_budget_mb, per network and batch size
 
 
 # --- the entry point ----------------------------------------------------------------------------
@@ -534,8 +659,8 @@ def train_candidates(trees: list[Expr | Candidate], cfg: Config, data: Dataset, 
         for start in range(0, len(members), k):
             chunk = members[start:start + k]
             _run_guarded([i for i, _ in chunk], runs, trees, cfg, data, seed, log,
-                         lambda chunk=chunk, units=units, k=k: _genome_runs(
-                             [g for _, g in chunk], cfg, data, seed, k, units, log))
+                         lambda chunk=chunk, units=units: _genome_runs(
+                             [g for _, g in chunk], cfg, data, seed, units, log))
     if direct:
         k = batch_size_for(cfg, data, len(direct))
         for start in range(0, len(direct), k):
@@ -546,14 +671,9 @@ def train_candidates(trees: list[Expr | Candidate], cfg: Config, data: Dataset, 
     return runs  # type: ignore[return-value]
 
 
-def _genome_runs(genomes: list[Genome], cfg: Config, data: Dataset, seed: int, k: int,
+def _genome_runs(genomes: list[Genome], cfg: Config, data: Dataset, seed: int,
                  units: int, log: Callable[[str], None]) -> list[CandidateRun]:
-    key = _program_key(cfg, data, k, units)
-    program = _PROGRAMS.get(key)
-    if program is None:
-        log(f"engine: compiling a program for {k} candidates of {units} unit"
-            f"{'s' * (units > 1)} (once per process)")
-        program = _PROGRAMS[key] = GenomeProgram(cfg, data, k, units, seed)
+    program = program_for(cfg, data, len(genomes), units, seed, log)
     program.load(genomes, seed, data)
     return program.fit(data, seed, cfg.training.epochs)[:len(genomes)]
 

@@ -17,6 +17,7 @@ from actsearch.data import Dataset
 from actsearch.diagnostics import probe_indices
 from actsearch.errors import UserError
 from actsearch.expressions import parse
+from actsearch.search.engine import set_seed_keeping_programs
 from actsearch.search.rungs import confirm_config, refuse_test_selection, rung_config
 from actsearch.search.space import SearchSpace
 from actsearch.search.trainers import one_line
@@ -83,8 +84,6 @@ def check_networks(cfg: Config, data_of: DataOf) -> None:
                             f"{rung.model.architecture} cannot be built for data.dataset "
                             f"{rung.data.dataset} (input {data.input_shape}): "
                             f"{one_line(exc)}") from None
-        finally:
-            keras.backend.clear_session()
 
 
 def screening_range(cfg: Config, data_of: DataOf) -> tuple[float, float]:
@@ -102,7 +101,7 @@ def screening_range(cfg: Config, data_of: DataOf) -> tuple[float, float]:
 def preactivation_range(cfg: Config, data: Dataset, percentile: float) -> tuple[float, float]:
     """The [p, 100-p] percentiles of the inputs of the network's `*_act` layers on a probe
     batch of training images, the architecture built with the identity activation."""
-    keras.utils.set_random_seed(cfg.training.seeds[0])
+    set_seed_keeping_programs(cfg.training.seeds[0])
     model = build_uncompiled_model(cfg, "linear", data.input_shape, data.num_classes)
     layers = [layer for layer in model.layers if layer.name.endswith("_act")]
     if not layers:
@@ -111,7 +110,7 @@ def preactivation_range(cfg: Config, data: Dataset, percentile: float) -> tuple[
     probe = keras.Model(model.inputs, [layer.input for layer in layers])
     idx = probe_indices(len(data.x_train), cfg.diagnostics.probe_size, cfg.diagnostics.probe_seed)
     outputs = probe.predict(data.x_train[idx], batch_size=256, verbose=0)
-    keras.backend.clear_session()
+    del probe, model  # no clear_session(): it would drop the engine's compiled programs
     values = np.concatenate([np.ravel(o) for o in outputs])
     low, high = np.percentile(values, [percentile, 100.0 - percentile])
     if not low < high:
