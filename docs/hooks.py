@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import posixpath
 import re
 import sys
@@ -22,7 +21,6 @@ from mkdocs.structure.files import File
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # the references describe this checkout's code
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # importing actsearch imports TensorFlow
 
 IMAGES = {".png", ".svg", ".jpg", ".jpeg", ".gif"}
 COPIED = "repo"  # where images from outside docs/ land in the site
