@@ -299,16 +299,7 @@ def _p_from_null(observed: np.ndarray, null: np.ndarray, exact: bool, alternativ
     tol = 1e-9 * np.maximum(1.0, np.abs(observed))[:, None]
     greater = (null >= observed[:, None] - tol).sum(axis=1)
     less = (null <= observed[:, None] + tol).sum(axis=1)
-    draws = null.shape[1]
-    if exact:
-        p_greater, p_less = greater / draws, less / draws
-    else:
-        p_greater, p_less = (greater + 1) / (draws + 1), (less + 1) / (draws + 1)
-    if alternative == "greater":
-        return np.minimum(1.0, p_greater)
-    if alternative == "less":
-        return np.minimum(1.0, p_less)
-    return np.minimum(1.0, 2 * np.minimum(p_greater, p_less))
+    return _p_from_counts(greater, less, null.shape[1], exact, alternative)
 
 
 def _shared_null_p(observed: np.ndarray, null: np.ndarray, exact: bool, alternative: str
@@ -319,7 +310,12 @@ def _shared_null_p(observed: np.ndarray, null: np.ndarray, exact: bool, alternat
     tol = 1e-9 * np.maximum(1.0, np.abs(observed))
     greater = len(null) - np.searchsorted(null, observed - tol, side="left")
     less = np.searchsorted(null, observed + tol, side="right")
-    draws = len(null)
+    return _p_from_counts(greater, less, len(null), exact, alternative)
+
+
+def _p_from_counts(greater: np.ndarray, less: np.ndarray, draws: int, exact: bool,
+                   alternative: str) -> np.ndarray:
+    """p from the counts of null draws at least / at most the observed statistic."""
     if exact:
         p_greater, p_less = greater / draws, less / draws
     else:
