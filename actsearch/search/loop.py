@@ -76,6 +76,9 @@ _SAMPLE_RETRIES = 200
 LEADERBOARD_EVERY_SECONDS = 5.0
 REPORT_EVERY_SECONDS = 30.0
 WRITE_SHARE = 0.05
+# execution keys that change a search's numbers (as mixed_precision changes a run's): they
+# define a search, so a resumed search with another value is refused
+NUMERIC_EXECUTION = ("mixed_precision", "jit_compile")
 
 
 @dataclass
@@ -121,13 +124,29 @@ def search_defining(raw: dict) -> dict:
     it writes, how it runs, the budget and the confirm step may change); keys added to
     actsearch since a search began count as their defaults."""
     raw = json.loads(json.dumps(config_from_dict(raw).to_dict()))
+    execution = raw.get("execution") or {}
+    numeric = {key: execution.get(key) for key in NUMERIC_EXECUTION}  # change the numbers
     for key in ("output", "plots", "execution", "diagnostics"):
         raw.pop(key, None)
+    raw["execution"] = numeric
     raw["model"].pop("activations", None)
     search = raw.get("search") or {}
     for key in ("candidates", "confirm", "allow_test_selection", "batches_in_flight"):
         search.pop(key, None)
     return raw
+
+
+def differing(old: dict, new: dict, prefix: str = "") -> str:
+    """The first dotted key whose value differs, with both values (for a refusal's line)."""
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            found = differing(a, b, f"{prefix}{key}.")
+            if found:
+                return found
+        elif a != b:
+            return f"{prefix}{key} was {a!r}, now {b!r}"
+    return ""
 
 
 class Search:
@@ -185,11 +204,13 @@ class Search:
         if meta:
             if meta.get("version") != SCHEMA_VERSION:
                 raise UserError(f"{self.db.path}: not a search of this actsearch")
-            if search_defining(meta.get("config") or {}) != defining:
+            before = search_defining(meta.get("config") or {})
+            if before != defining:
                 raise UserError(f"{self.cfg.out_dir} holds a search with a different config "
-                                "(only search.candidates, search.confirm, model.activations, "
-                                "output, plots, diagnostics and execution may change on "
-                                "resume); use --out DIR")
+                                f"({differing(before, defining)}; only search.candidates, "
+                                "search.confirm, model.activations, output, plots, diagnostics "
+                                "and execution but for mixed_precision and jit_compile may "
+                                "change on resume); use --out DIR")
             return meta
         meta = {"version": SCHEMA_VERSION, "config": defining, "screen_range": None,
                 "evolution": None, "rng": None, "included": 0, "exhausted": None}

@@ -91,7 +91,9 @@ def confirm_config(cfg: Config, candidates: list[str]) -> Config:
 
 def refuse_test_selection(cfg: Config) -> None:
     """A search selects on its rungs' validation data: where that is a test set, a winner's
-    test score would be chosen, not measured (and the confirm run may test on those images)."""
+    test score would be chosen, not measured (and the confirm run may test on those images).
+    Likewise a confirm run validated on the test set must not pick epochs (restore_best, early
+    stopping) or drop trials (pruning) by it."""
     if cfg.search.allow_test_selection:
         return
     for k, rung in enumerate(cfg.search.rungs):
@@ -101,6 +103,20 @@ def refuse_test_selection(cfg: Config) -> None:
             raise UserError(f"a search selects candidates on the validation data, and {where} "
                             "is test: set it to split (the confirm run then tests on unseen "
                             "images), or search.allow_test_selection: true")
+    confirm = confirm_config(cfg, [])
+    if confirm.data.validation == "test":
+        t = confirm.training
+        selecting = [name for name, on in (
+            ("training.restore_best", t.restore_best),
+            ("training.early_stopping_patience", t.early_stopping_patience is not None),
+            ("pruning.enabled", confirm.pruning.enabled)) if on]
+        if selecting:
+            where = "search.confirm.data.validation" if "validation" in cfg.search.confirm.data \
+                else "data.validation"
+            raise UserError(f"the confirm run validates on the test set ({where} is test), and "
+                            f"{' and '.join(selecting)} would choose its epochs or trials by "
+                            "test scores it then reports: turn them off, set that validation "
+                            "to split, or search.allow_test_selection: true")
 
 
 def rung_objective(history: pd.DataFrame, cfg: Config) -> float | None:
