@@ -32,6 +32,7 @@ METRICS = ("binary_accuracy", "categorical_accuracy")
 MODES = ("max", "min")
 SEARCH_ALGORITHMS = ("evolution", "random")
 SEARCH_SCORES = ("last", "best")
+RUNG_METRICS = ("loss", "metric")
 PRUNING_RULES = ("median", "chance")
 PLOT_FORMATS = ("png", "svg", "pdf")
 
@@ -202,6 +203,7 @@ class RungConfig:
     # or {dataset: mnist, path: ...}; keys of the model / data sections, the rest inherited.
     model: dict[str, Any] = field(default_factory=dict)
     data: dict[str, Any] = field(default_factory=dict)
+    seeds: int = 1  # seeds each candidate trains with here (the same for all); scores the mean
 
 
 @dataclass
@@ -234,6 +236,11 @@ class SearchConfig:
                                                              RungConfig(3, 8000)])
     keep: float = 0.33  # promoted: the top fraction of all a rung has seen (1/eta, ASHA)
     score: str = "last"  # the rung's objective: its last epoch or its best epoch
+    rung_metric: str = "loss"  # a rung's score: loss (validation loss, continuous: orders the
+    #                            top) or metric (objective.metric, e.g. accuracy: ties)
+    validation_images: int = 2000  # held-out images each rung validates on (data.validation
+    #            split): the same for the rungs sharing data, trained on by none; fewer if the
+    #            data has too few
     screen_percentile: float = 0.5  # screen over the [p, 100-p] percentiles of pre-activations
     screen_scale: float = 3.0  # widens that range: pre-activations grow during training, and
     #                            over the narrow initial range tanh-like candidates look linear
@@ -569,6 +576,10 @@ def validate_search(s: SearchConfig) -> None:
     """Ranges of the search section; primitive and activation names are checked by the search."""
     _one_of("search.algorithm", s.algorithm, SEARCH_ALGORITHMS)
     _one_of("search.score", s.score, SEARCH_SCORES)
+    _one_of("search.rung_metric", s.rung_metric, RUNG_METRICS)
+    if s.validation_images < 1:
+        raise UserError(f"search.validation_images must be at least 1, got "
+                        f"{s.validation_images}")
     for key in ("candidates", "batch", "population_size", "sample_size", "batches_in_flight"):
         if getattr(s, key) < 1:
             raise UserError(f"search.{key} must be at least 1, got {getattr(s, key)}")
@@ -587,6 +598,8 @@ def validate_search(s: SearchConfig) -> None:
         if rung.limit_train is not None and rung.limit_train < 1:
             raise UserError(f"search.rungs[{i}].limit_train must be at least 1, got "
                             f"{rung.limit_train}")
+        if rung.seeds < 1:
+            raise UserError(f"search.rungs[{i}].seeds must be at least 1, got {rung.seeds}")
     if not 0.0 < s.keep <= 1.0:
         raise UserError(f"search.keep must be in (0, 1], got {s.keep}")
     if not 0.0 <= s.screen_percentile < 50.0:

@@ -18,6 +18,7 @@ from actsearch.activations import ActivationOptions, file_safe
 from actsearch.bundled import resolve_config
 from actsearch.cli import main
 from actsearch.config import Config, config_from_dict, load_config
+from actsearch.data import read_source
 from actsearch.errors import UserError
 from actsearch.expressions import canonical, evaluate_numpy, fingerprint, parse
 from actsearch.models import build_model
@@ -26,6 +27,7 @@ from actsearch.search.loop import Search
 from actsearch.search.loop import search_config as make_config
 from actsearch.search.rungs import rung_config
 from actsearch.search.state import CandidateRecord, SearchDB
+from actsearch.search.validation import held_out
 from actsearch.statistics import ranking_verdict
 
 REFUSED = "exp(x) ** 8"  # its slope explodes over any range the network sees
@@ -43,7 +45,7 @@ def search_config(out, **search) -> dict:
     0 trains a small MLP, rung 1 and the confirm run the article's CNN, the confirm run
     validated on the test set of 256 training images (as the article)."""
     values = {"algorithm": "evolution", "seed": 1, "population_size": 8, "sample_size": 2,
-              "candidates": 6, "batch": 3,
+              "candidates": 6, "batch": 3, "rung_metric": "metric",
               "include": [REFUSED, *EQUIVALENT, SWISH_BETA, SWISH],
               "rungs": [{"epochs": 1, "limit_train": 128},
                         {"epochs": 1, "limit_train": 256, "model": {"architecture": CNN}}],
@@ -203,8 +205,19 @@ def test_a_rung_and_the_confirm_run_train_their_own_network_and_data(searched, t
         db.close()
     rung1 = rung_config(cfg, 1, [promoted["expression"]]).to_dict()
     rung1["output"]["dir"] = str(tmp_path / "rung1")
-    ordinary = actsearch.run(rung1, quiet=True).histories
     assert rung1["model"]["architecture"] == CNN and rung1["data"]["limit_train"] == 256
+    # the rung's images: of the search's 256 (data.limit_train), 64 held out (a quarter,
+    # data.validation_split: fewer than search.validation_images) validate every rung, and
+    # rung 1 trains on the 192 left (actsearch/search/validation.py); given to `run` as arrays
+    raw, _ = read_source(cfg.data)
+    raw = {key: value[:256] if key.endswith("train") else value for key, value in raw.items()}
+    held = held_out(256, 256, cfg.search.validation_images, cfg.data.validation_split)
+    assert len(held.validation) == 64
+    train = held.training[:256]
+    rung1["data"].update({"validation": "test", "limit_train": None, "limit_test": None})
+    arrays = (raw["x_train"][train], raw["y_train"][train],
+              raw["x_train"][held.validation], raw["y_train"][held.validation])
+    ordinary = actsearch.run(rung1, quiet=True, data=arrays).histories
     assert ordinary["val_loss"].to_numpy() == pytest.approx(engine["val_loss"].to_numpy(),
                                                             rel=1e-4)
     summary = pd.read_csv(out / "confirm" / "summary.csv")

@@ -150,8 +150,27 @@ def test_aging_evolution_drops_the_oldest():
         candidate = search.propose()
         search.report(candidate, float(i))
         reported.append(candidate)
+    search.propose()  # ages: a result told is dropped only once a tournament could pick it
     assert [c for c, _ in search.population] == reported[-4:]
     assert [s for _, s in search.population] == [3.0, 4.0, 5.0, 6.0]
+
+
+def test_a_batch_larger_than_the_population_stays_whole_through_the_next_batch():
+    """The defaults: batches of 32, population 16. Every result of a batch is in the
+    population for each of the next batch's 32 tournaments; the batch's best was told first,
+    which ageing at each report dropped 16 results later."""
+    search = AgingEvolution(SearchSpace(units=2), population_size=16, sample_size=4, seed=3)
+    for _ in range(3):
+        batch = [search.propose() for _ in range(32)]
+        scores = [1.0, *np.linspace(0.0, 0.5, 31)]  # the best is told first
+        for candidate, score in zip(batch, scores, strict=True):
+            search.report(candidate, score)
+        told = [(c.text, s) for c, s in zip(batch, scores, strict=True)]
+        state = json.loads(json.dumps(search.to_state()))
+        search = AgingEvolution.from_state(state)  # a resume between batches keeps it
+        for _ in range(32):
+            search.propose()
+            assert [(c.text, s) for c, s in search.population] == told
 
 
 def test_full_population_mutates_the_tournament_winner():

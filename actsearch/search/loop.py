@@ -28,7 +28,6 @@ candidates, rungs and scores.
 from __future__ import annotations
 
 import copy
-import dataclasses
 import json
 import math
 import time
@@ -45,7 +44,7 @@ from actsearch.activations import file_safe
 from actsearch.bundled import resolve_config
 from actsearch.checks import check
 from actsearch.config import Config, DataConfig, config_from_dict, load_config
-from actsearch.data import Dataset, load_dataset
+from actsearch.data import Dataset
 from actsearch.diagnostics import probe_indices
 from actsearch.errors import UserError
 from actsearch.executors import Log, get_executor
@@ -54,17 +53,20 @@ from actsearch.lock import results_lock
 from actsearch.search.evolution import AgingEvolution
 from actsearch.search.outputs import confirm_and_report, write_outputs
 from actsearch.search.progress import Progress
-from actsearch.search.promotion import RungBoard, standing
+from actsearch.search.promotion import RungBoard, rank_key, standing, tie_key
 from actsearch.search.rungs import (
     confirm_config,
     oriented,
     refuse_test_selection,
+    refuse_unsupported_seeds,
     rung_config,
-    rung_objective,
+    rung_direction,
+    rung_values,
 )
 from actsearch.search.space import Candidate, SearchSpace, genome_of, sample
 from actsearch.search.state import SCHEMA_VERSION, CandidateRecord, RungResult, SearchDB
 from actsearch.search.trainers import FolderTrainer, RungRun, choose_trainer, one_line
+from actsearch.search.validation import RungData
 from actsearch.training import build_uncompiled_model
 
 MAX_PROPOSALS_PER_CANDIDATE = 50  # refused/duplicate proposals tolerated before giving up
@@ -104,6 +106,7 @@ def search_space_of(cfg: Config) -> SearchSpace:
 def check_search(cfg: Config) -> SearchSpace:
     """Everything a search needs, refused in one line before any work."""
     refuse_test_selection(cfg)
+    refuse_unsupported_seeds(cfg)
     space = search_space_of(cfg)
     for text in cfg.search.include:
         parse(text)
@@ -170,12 +173,12 @@ class Search:
         self.n_trainable = 0  # kept as candidates arrive, so a batch costs O(batch)
         self.members: dict[int, list[int]] = {}  # batch -> its trainable candidates
         self.done, self.failed = 0, 0  # trainable candidates with a rung-0 result; failed ones
-        self.best: tuple[tuple[int, float], int] | None = None  # (standing, candidate)
+        self.best: tuple[tuple, int] | None = None  # (promotion.rank_key, candidate)
         for record in self.records:
             self._index(record)
             for result in record.rungs:
                 self._place(record.index, result)
-        self._data: dict[str, Dataset] = {}
+        self._data = RungData(cfg, log)  # held-out validation images (search/validation.py)
         self.evolution: AgingEvolution | None = None
         self.rng: np.random.Generator | None = None
         if cfg.search.algorithm == "evolution":
@@ -257,17 +260,16 @@ class Search:
             if self.best is not None and self.best[1] == index:  # rare: rescan
                 self.best = None
                 for other in self.records:
-                    place = None if other.failed else standing(
-                        other.rungs, self.cfg.objective.direction)
-                    if place is not None and (self.best is None or (place, -other.index)
-                                              > (self.best[0], -self.best[1])):
+                    place = rank_key(other, self.cfg)
+                    if place is not None and (self.best is None or place > self.best[0]):
                         self.best = (place, other.index)
             return
-        self.boards[result.rung].add(index, oriented(result.objective,
-                                                     self.cfg.objective.direction))
+        tie = tie_key(result, self.cfg, self.records[index].fingerprint)
+        self.boards[result.rung].add(index, oriented(result.objective, rung_direction(self.cfg)),
+                                     tie)
         if result.objective is not None and not self.records[index].failed:
-            place = standing([result], self.cfg.objective.direction)
-            if self.best is None or (place, -index) > (self.best[0], -self.best[1]):
+            place = (*standing([result], rung_direction(self.cfg)), *tie)
+            if self.best is None or place > self.best[0]:
                 self.best = (place, index)
 
     def trainable(self) -> list[CandidateRecord]:
@@ -282,11 +284,9 @@ class Search:
     # data and screening ------------------------------------------------------------------
 
     def data(self, section: DataConfig) -> Dataset:
-        """A rung's (or the screening's) data set, loaded once per distinct data section."""
-        key = json.dumps(dataclasses.asdict(section), sort_keys=True)
-        if key not in self._data:
-            self._data[key] = load_dataset(section)
-        return self._data[key]
+        """A rung's (or the screening's) data set, loaded once per distinct data section;
+        with data.validation split, validated on search.validation_images held-out images."""
+        return self._data(section)
 
     def screen_range(self) -> tuple[float, float]:
         if self.meta["screen_range"] is None:
@@ -431,12 +431,13 @@ class Search:
         record = self.records[index]
         if record.result(k) is not None:  # reported twice by a trainer: keep the first
             return
-        status, objective = run.status, None
-        if status == "ok":
-            objective = rung_objective(run.history, self.cfg)
-            status = "ok" if objective is not None else "diverged"
+        status, values = run.status, None
+        if status == "ok":  # the mean over the rung's seeds (search.rungs[k].seeds)
+            values = rung_values(run.histories or [run.history], self.cfg)
+            status = "ok" if values is not None else "diverged"
         epochs = int(len(run.history)) if not run.history.empty else 0
-        result = RungResult(k, status, epochs, objective, run.error)
+        objective, loss, metric = values or (None, None, None)
+        result = RungResult(k, status, epochs, objective, run.error, loss, metric)
         record.rungs.append(result)
         meta = None
         if tell and k == 0:
@@ -462,7 +463,7 @@ class Search:
                 self.log(f"search: evolution is not told {record.text}: no genome of the "
                          "search space computes it")
                 return
-        self.evolution.report(candidate, oriented(first.objective, self.cfg.objective.direction))
+        self.evolution.report(candidate, oriented(first.objective, rung_direction(self.cfg)))
 
     def write(self, final: bool) -> dict[str, Path] | None:
         """The leaderboard and the report after a batch, each unless it was written less than
