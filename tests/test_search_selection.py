@@ -165,3 +165,22 @@ def test_no_tie_is_broken_by_proposal_order(rung_metric):
     assert orders[0] == orders[1]
     assert orders[0][0] == "x * sigmoid(x)"  # the better other score wins the tie
     assert orders[0][1] == "tanh(x) * x"
+
+
+def test_two_seeds_per_rung_agree_between_the_engine_and_the_folder_path(tmp_path):
+    """The folder path trains each seed as a results-folder trial and scores their mean, as
+    the engine does."""
+    boards = []
+    for path in (None, "folder"):
+        out = tmp_path / str(path)
+        raw = selection_config(out, algorithm="random", candidates=2, batch=2,
+                               include=["x * sigmoid(x)", "tanh(x) * x"],
+                               rungs=[{"epochs": 1, "limit_train": 128, "seeds": 2}])
+        run_search(make_config(raw), log=lambda line: None, trainer=path)
+        boards.append(_board(out).set_index("expression").sort_index())
+    folder = tmp_path / "folder" / "search" / "rung0" / "histories"
+    assert len(list(folder.glob("*-seed0.csv"))) == len(list(folder.glob("*-seed1.csv"))) == 2
+    engine, by_folder = boards
+    for column in (f"{LOSS}_rung0", f"{ACCURACY}_rung0"):
+        assert engine[column].to_numpy() == pytest.approx(by_folder[column].to_numpy(),
+                                                          abs=1e-5)
