@@ -16,8 +16,10 @@ Selection. Evolution is told each candidate's rung-0 objective (oriented so high
 None for a diverged one) when its batch ends, and the `search.include` expressions' too (as the
 genome of the space that computes the same function, where one does). A failed candidate
 (its training raised) is recorded failed with its reason, has no score, is never promoted and
-never told to evolution. The leaderboard ranks by the highest rung with an objective, then the
-objective there.
+never told to evolution. A rung's objective is its score (search.rung_metric: the validation
+loss by default, the mean over rungs[k].seeds). The leaderboard ranks by the highest rung with
+an objective, then the objective there, ties by actsearch/search/promotion.py's tie_key (never
+proposal order).
 
 Crash safety. The state is `<out>/search/search.db` (actsearch/search/state.py): a batch's
 proposals, each finished candidate and each batch's end are one transaction each; a rerun
