@@ -26,13 +26,14 @@ LOSS, ACCURACY = "val_loss", "val_categorical_accuracy"
 def selection_config(out, **search) -> dict:
     """8 candidates from aging evolution in batches of 4 (population 2, so a batch is twice
     the population), rung 0 with 2 seeds on 128 images, rung 1 on 256 (more than the 256
-    data.limit_train leaves after holding out validation images), the defaults otherwise:
-    rung_metric loss, validation_images 2000."""
+    data.limit_train leaves after holding out validation images), no confirm run nor confirm
+    probes, the defaults otherwise: rung_metric loss, validation_images 2000, the fidelity
+    measurement's retests and probes."""
     values = {"algorithm": "evolution", "seed": 2, "population_size": 2, "sample_size": 2,
               "candidates": 8, "batch": 4, "keep": 0.5,
               "rungs": [{"epochs": 1, "limit_train": 128, "seeds": 2},
                         {"epochs": 1, "limit_train": 256}],
-              "confirm": {"top": 0},
+              "confirm": {"top": 0, "probes": 0, "probe_top": 0},
               "space": {"unary": ["x", "neg", "abs", "relu", "sigmoid", "tanh", "sin",
                                   "softplus", "scale", "shift"],
                         "binary": ["add", "mul", "max", "sigmoid_mul"]}}

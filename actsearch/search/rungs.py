@@ -142,13 +142,6 @@ def rung_direction(cfg: Config) -> str:
     return "min" if cfg.search.rung_metric == "loss" else cfg.objective.direction
 
 
-def rung_objective(history: pd.DataFrame, cfg: Config) -> float | None:
-    """A rung's score of one trial (rung_column, its last or best epoch); None when the loss
-    was not finite or the column is missing."""
-    values = rung_values([history], cfg)
-    return None if values is None else values[0]
-
-
 def rung_values(histories: list[pd.DataFrame], cfg: Config
                 ) -> tuple[float, float | None, float | None] | None:
     """(score, validation loss, validation objective.metric) of a candidate at a rung: each
