@@ -35,6 +35,7 @@ METRICS = ("binary_accuracy", "categorical_accuracy")
 MODES = ("max", "min")
 SEARCH_ALGORITHMS = ("evolution", "random")
 SEARCH_SCORES = ("last", "best")
+RUNG_METRICS = ("loss", "metric")
 PRUNING_RULES = ("median", "chance")
 PLOT_FORMATS = ("png", "svg", "pdf")
 
@@ -203,9 +204,9 @@ class SearchSpaceConfig:
     beta: bool = True  # ... or a learnable beta (one scalar per layer)
     # With units 2, the second unit may draw from smaller sets (null: the first unit's): a
     # space between one unit and two. Distinct functions, counted by enumeration
-    # (benchmarks/search_space_sizes.py): the default one unit 6,028; search-fashion's 1,823;
-    # the default unit then a second of [x, tanh, sigmoid, relu] x [add, mul] 94,826; two
-    # default units: 119,946,304 genomes, at most 6,071 x 10,952 = 6.6e7 functions.
+    # (benchmarks/search_space_sizes.py): the default one unit 6,049; search-fashion's 1,834;
+    # the default unit then a second of [x, tanh, sigmoid, relu] x [add, mul] 96,483; two
+    # default units: 119,946,304 genomes, at most 6,097 x 10,952 = 6.7e7 functions.
     second_unary: list[str] | None = None  # units 2: the second unit's unary primitives
     second_binary: list[str] | None = None  # units 2: the second unit's binary primitives
 
@@ -220,6 +221,7 @@ class RungConfig:
     # or {dataset: mnist, path: ...}; keys of the model / data sections, the rest inherited.
     model: dict[str, Any] = field(default_factory=dict)
     data: dict[str, Any] = field(default_factory=dict)  # as model, for the data section
+    seeds: int = 1  # seeds each candidate trains with here (the same for all); scores the mean
 
 
 @dataclass
@@ -247,8 +249,9 @@ class FidelityConfig:
     """Every search measures whether its scores can order its candidates (search/fidelity.csv):
     extra trainings that are neither candidates nor promoted; 0 turns a measurement off."""
 
-    retest_random: int = 16  # per rung: drawn at random, trained again with another seed
-    retest_top: int = 16  # per rung: the rung's best, trained again with another seed
+    retest_random: int = 16  # per rung: drawn at random, trained again with other seeds
+    retest_top: int = 16  # per rung: the rung's best, trained again with other seeds (as
+    #                       many as the rung's, none a rung's or the confirm run's)
     probes: int = 16  # per rung above 0: drawn at random from all the rung below scored,
     #                   promoted or not; the ones not promoted train at this rung too
 
@@ -271,6 +274,11 @@ class SearchConfig:
     #   successive-halving rungs, cheapest first: {epochs, limit_train, model, data} each
     keep: float = 0.33  # promoted: the top fraction of all a rung has seen (1/eta, ASHA)
     score: str = "last"  # the rung's objective: its last epoch or its best epoch
+    rung_metric: str = "loss"  # a rung's score: loss (validation loss, continuous: orders the
+    #                            top) or metric (objective.metric, e.g. accuracy: ties)
+    validation_images: int = 2000  # held-out images each rung validates on (data.validation
+    #            split): the same for the rungs sharing data, trained on by none; fewer if the
+    #            data has too few
     screen_percentile: float = 0.5  # screen over the [p, 100-p] percentiles of pre-activations
     screen_scale: float = 3.0  # widens that range: pre-activations grow during training, and
     #                            over the narrow initial range tanh-like candidates look linear
@@ -625,6 +633,10 @@ def validate_search(s: SearchConfig) -> None:
     """Ranges of the search section; primitive and activation names are checked by the search."""
     _one_of("search.algorithm", s.algorithm, SEARCH_ALGORITHMS)
     _one_of("search.score", s.score, SEARCH_SCORES)
+    _one_of("search.rung_metric", s.rung_metric, RUNG_METRICS)
+    if s.validation_images < 1:
+        raise UserError(f"search.validation_images must be at least 1, got "
+                        f"{s.validation_images}")
     for key in ("candidates", "batch", "population_size", "sample_size", "batches_in_flight"):
         if getattr(s, key) < 1:
             raise UserError(f"search.{key} must be at least 1, got {getattr(s, key)}")
@@ -643,6 +655,8 @@ def validate_search(s: SearchConfig) -> None:
         if rung.limit_train is not None and rung.limit_train < 1:
             raise UserError(f"search.rungs[{i}].limit_train must be at least 1, got "
                             f"{rung.limit_train}")
+        if rung.seeds < 1:
+            raise UserError(f"search.rungs[{i}].seeds must be at least 1, got {rung.seeds}")
     if not 0.0 < s.keep <= 1.0:
         raise UserError(f"search.keep must be in (0, 1], got {s.keep}")
     if not 0.0 <= s.screen_percentile < 50.0:

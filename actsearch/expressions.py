@@ -496,10 +496,15 @@ FINGERPRINT_POINTS = np.concatenate([np.linspace(-6.0, 6.0, 64),
 _ZERO_BELOW = 1e-9  # sin(x)**2 + cos(x)**2 - 1 is ~1e-17, not a different function
 
 
-# A learnable parameter is also evaluated here: 1.0 (PARAM_INITIAL) is an allowed constant too,
-# so at that value alone x*sigmoid(beta*x) would look like x*sigmoid(x). No constant of the
-# search space is 1.37, so a function whose values change with its parameter gets its own mark.
-FINGERPRINT_PARAM_SECOND = 1.37
+# A learnable parameter is evaluated at each of these values: 1.0 is PARAM_INITIAL (and an
+# allowed constant), the others are no constant of the search space. Values above 1 only would
+# merge functions that differ below 1 or for a negative parameter (max(beta * x, relu(x)) and
+# beta * relu(x) agree for every beta >= 1), so one lies in (0, 1) and two are negative; and
+# one lies above the largest constant, 2 (max(1.5 + x, beta + x) is 1.5 + x for beta <= 1.5). The
+# i-th parameter name (sorted) takes each value times FINGERPRINT_PARAM_STRIDE**i, so two
+# parameters never move together (beta1 * x + beta2 is not beta1 * x + beta1).
+FINGERPRINT_PARAM_VALUES = (1.0, 1.37, 2.6, 0.43, -0.71, -1.9)
+FINGERPRINT_PARAM_STRIDE = 1.13
 
 
 def _value_marks(values: np.ndarray) -> list[str]:
@@ -514,17 +519,26 @@ def _value_marks(values: np.ndarray) -> list[str]:
     return parts
 
 
+def fingerprint_parameters(names: tuple[str, ...]) -> list[dict[str, float]]:
+    """The parameter settings a fingerprint evaluates at, one per FINGERPRINT_PARAM_VALUES."""
+    return [{name: value * FINGERPRINT_PARAM_STRIDE ** i for i, name in enumerate(names)}
+            for value in FINGERPRINT_PARAM_VALUES]
+
+
 def fingerprint(tree: Expr) -> str:
-    """A hash of the values on FINGERPRINT_POINTS rounded to 6 significant digits, so
-    equivalent expressions (`x + x`, `2 * x`) share it. An expression with learnable parameters
-    is evaluated twice (parameters at PARAM_INITIAL, then at FINGERPRINT_PARAM_SECOND) and marked
-    as learnable, so it never shares a mark with a fixed function (`x*sigmoid(beta*x)` is not
-    `x*sigmoid(x)`), while two spellings of one learnable function still do."""
-    parts = _value_marks(evaluate_numpy(tree, FINGERPRINT_POINTS))
+    """A hash of the values on FINGERPRINT_POINTS rounded to 6 significant digits, at each
+    parameter setting of fingerprint_parameters, so equivalent expressions (`x + x`,
+    `2 * x`) share it. A fixed function's values are the same at every setting (evaluated
+    once, repeated), so a learnable function shares its mark only with functions equal to it
+    at every parameter value tried: `x*sigmoid(beta*x)` is not `x*sigmoid(x)`, two spellings
+    of one learnable function are one, and `beta * x / beta` is `x`."""
     names = param_names(tree)
     if names:
-        second = {name: FINGERPRINT_PARAM_SECOND for name in names}
-        parts += ["params", *_value_marks(evaluate_numpy(tree, FINGERPRINT_POINTS, second))]
+        parts = [mark for params in fingerprint_parameters(names)
+                 for mark in _value_marks(evaluate_numpy(tree, FINGERPRINT_POINTS, params))]
+    else:
+        parts = _value_marks(evaluate_numpy(tree, FINGERPRINT_POINTS)) \
+            * len(FINGERPRINT_PARAM_VALUES)
     return hashlib.sha256(",".join(parts).encode()).hexdigest()[:16]
 
 

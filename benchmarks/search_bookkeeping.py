@@ -68,7 +68,11 @@ def main() -> None:
                           search={"candidates": args.candidates, "batch": args.batch,
                                   "population_size": 64, "sample_size": 8,
                                   "rungs": [{"epochs": 1}, {"epochs": 2}], "keep": 0.33,
-                                  "screen_range": [-6.0, 6.0], "confirm": {"top": 0},
+                                  "screen_range": [-6.0, 6.0],
+                                  # no confirm run and no fidelity measurement: they train
+                                  "confirm": {"top": 0, "probes": 0, "probe_top": 0},
+                                  "fidelity": {"retest_random": 0, "retest_top": 0,
+                                               "probes": 0},
                                   "space": SPACE})
         cfg = search_config(raw)
         lines: list[str] = []

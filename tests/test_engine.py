@@ -1,6 +1,6 @@
 """The batched candidate engine trains each candidate as `actsearch run` trains its expression
 (same seed, same batch order), K at a time in one program, and a new batch of genomes of the
-same shape retraces nothing. Dropout is absent from the mlp: masks differ by design."""
+same shape retraces nothing. The mlp has no dropout; the CNN's masks are a separate run's."""
 
 import dataclasses
 import math

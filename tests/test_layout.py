@@ -21,9 +21,9 @@ LAYERS = [
      "reporting.report", "reporting.search_report"],
     ["checks", "experiment"],
     ["search", "search.space", "search.engine", "search.evolution", "search.state",
-     "search.promotion", "search.rungs", "search.trainers", "search.progress", "search.correlation",
-     "search.preflight", "search.pool", "search.standings", "search.fidelity",
-     "search.fidelity_figures", "search.outputs",
+     "search.promotion", "search.rungs", "search.validation", "search.trainers",
+     "search.progress", "search.correlation", "search.preflight", "search.pool",
+     "search.standings", "search.fidelity", "search.fidelity_figures", "search.outputs",
      "search.parallel", "search.loop"],
     ["api", "cli", "cli_reference", "__main__"],
 ]

@@ -18,6 +18,7 @@ from actsearch.activations import ActivationOptions, file_safe
 from actsearch.bundled import resolve_config
 from actsearch.cli import main
 from actsearch.config import Config, config_from_dict, load_config
+from actsearch.data import read_source
 from actsearch.errors import UserError
 from actsearch.expressions import canonical, evaluate_numpy, fingerprint, parse
 from actsearch.models import build_model
@@ -27,6 +28,7 @@ from actsearch.search.loop import Search
 from actsearch.search.loop import search_config as make_config
 from actsearch.search.rungs import rung_config
 from actsearch.search.state import CandidateRecord, SearchDB
+from actsearch.search.validation import held_out
 from actsearch.statistics import claim_bounds
 
 REFUSED = "exp(x) ** 8"  # its slope explodes over any range the network sees
@@ -48,7 +50,7 @@ measurement is off unless `measured` (then: its defaults). Transfer: rung
     0 trains a small MLP, rung 1 and the confirm run the article's CNN, the confirm run
     validated on the test set of 256 training images (as the article)."""
     values = {"algorithm": "evolution", "seed": 1, "population_size": 8, "sample_size": 2,
-              "candidates": 6, "batch": 3,
+              "candidates": 6, "batch": 3, "rung_metric": "metric",
               "include": [REFUSED, *EQUIVALENT, SWISH_BETA, SWISH],
               "rungs": [{"epochs": 1, "limit_train": 128},
                         {"epochs": 1, "limit_train": 256, "model": {"architecture": CNN}}],
@@ -211,8 +213,19 @@ def test_a_rung_and_the_confirm_run_train_their_own_network_and_data(searched, t
         db.close()
     rung1 = rung_config(cfg, 1, [promoted["expression"]]).to_dict()
     rung1["output"]["dir"] = str(tmp_path / "rung1")
-    ordinary = actsearch.run(rung1, quiet=True).histories
     assert rung1["model"]["architecture"] == CNN and rung1["data"]["limit_train"] == 256
+    # the rung's images: of the search's 256 (data.limit_train), 64 held out (a quarter,
+    # data.validation_split: fewer than search.validation_images) validate every rung, and
+    # rung 1 trains on the 192 left (actsearch/search/validation.py); given to `run` as arrays
+    raw, _ = read_source(cfg.data)
+    raw = {key: value[:256] if key.endswith("train") else value for key, value in raw.items()}
+    held = held_out(256, 256, cfg.search.validation_images, cfg.data.validation_split)
+    assert len(held.validation) == 64
+    train = held.training[:256]
+    rung1["data"].update({"validation": "test", "limit_train": None, "limit_test": None})
+    arrays = (raw["x_train"][train], raw["y_train"][train],
+              raw["x_train"][held.validation], raw["y_train"][held.validation])
+    ordinary = actsearch.run(rung1, quiet=True, data=arrays).histories
     assert ordinary["val_loss"].to_numpy() == pytest.approx(engine["val_loss"].to_numpy(),
                                                             rel=1e-4)
     summary = pd.read_csv(out / "confirm" / "summary.csv")
@@ -504,24 +517,28 @@ def test_shipped_search_configs_pass_every_check_before_training(name):
 
 def test_the_batch_engine_is_the_default_and_agrees_with_the_folder_path(tmp_path):
     """Where the batch engine applies, a search uses it without a flag and writes no rung
-    folders, and its rung-0 objectives are those of the folder path (each candidate trained
-    as `actsearch run` trains it)."""
+    folders, and its rung-0 scores are those of the folder path (each candidate trained as
+    `actsearch run` trains it), also with two seeds per rung: the folder path trains each
+    seed as a results-folder trial and scores their mean, as the engine does."""
     texts = [SWISH, SWISH_BETA, "tanh(x) * x"]
     boards, logs = [], []
     for path in (None, "folder"):
         out = tmp_path / str(path)
-        raw = search_config(out, include=texts, candidates=3, batch=3,
-                            rungs=[{"epochs": 1, "limit_train": 128}], confirm={"top": 0})
+        raw = search_config(out, include=texts, candidates=3, batch=3, confirm={"top": 0},
+                            rungs=[{"epochs": 1, "limit_train": 128, "seeds": 2}])
         lines: list[str] = []
         run_search(make_config(raw), log=lines.append, trainer=path)
         boards.append(_board(out).set_index("expression").sort_index())
         logs.append(lines)
         assert (out / "search" / "rung0").exists() == (path == "folder")
     assert "search: each batch trains in the batch engine" in "\n".join(logs[0])
+    folder_histories = tmp_path / "folder" / "search" / "rung0" / "histories"
+    assert len(list(folder_histories.glob("*-seed0.csv"))) == 3
+    assert len(list(folder_histories.glob("*-seed1.csv"))) == 3
     engine, folder = boards
     assert list(engine.index) == list(folder.index)
-    assert engine[f"{OBJECTIVE}_rung0"].to_numpy() == pytest.approx(
-        folder[f"{OBJECTIVE}_rung0"].to_numpy(), abs=1e-6)
+    for column in ("val_loss_rung0", f"{OBJECTIVE}_rung0"):
+        assert engine[column].to_numpy() == pytest.approx(folder[column].to_numpy(), abs=1e-5)
 
 
 @pytest.mark.slow

@@ -8,8 +8,10 @@ import pytest
 
 from actsearch.errors import UserError
 from actsearch.expressions import (
+    FINGERPRINT_POINTS,
     Const,
     Var,
+    _np_eval,  # the vectorised evaluator, beta as an array
     canonical,
     evaluate_numpy,
     fingerprint,
@@ -148,8 +150,27 @@ def test_aging_evolution_drops_the_oldest():
         candidate = search.propose()
         search.report(candidate, float(i))
         reported.append(candidate)
+    search.propose()  # ages: a result told is dropped only once a tournament could pick it
     assert [c for c, _ in search.population] == reported[-4:]
     assert [s for _, s in search.population] == [3.0, 4.0, 5.0, 6.0]
+
+
+def test_a_batch_larger_than_the_population_stays_whole_through_the_next_batch():
+    """The defaults: batches of 32, population 16. Every result of a batch is in the
+    population for each of the next batch's 32 tournaments; the batch's best was told first,
+    which ageing at each report dropped 16 results later."""
+    search = AgingEvolution(SearchSpace(units=2), population_size=16, sample_size=4, seed=3)
+    for _ in range(3):
+        batch = [search.propose() for _ in range(32)]
+        scores = [1.0, *np.linspace(0.0, 0.5, 31)]  # the best is told first
+        for candidate, score in zip(batch, scores, strict=True):
+            search.report(candidate, score)
+        told = [(c.text, s) for c, s in zip(batch, scores, strict=True)]
+        state = json.loads(json.dumps(search.to_state()))
+        search = AgingEvolution.from_state(state)  # a resume between batches keeps it
+        for _ in range(32):
+            search.propose()
+            assert [(c.text, s) for c, s in search.population] == told
 
 
 def test_full_population_mutates_the_tournament_winner():
@@ -292,3 +313,72 @@ def test_an_included_expression_is_told_as_a_genome_computing_the_same_function(
     two = SearchSpace(unary=["x", "tanh"], binary=["mul", "max"], units=2)
     genome = genome_of(parse("x * tanh(x)"), two)
     assert in_space(genome, two) and genome.fingerprint == fingerprint(parse("x * tanh(x)"))
+
+
+# --- fingerprints that separate learnable functions (issue 29) -----------------------------------
+
+# beta on a dense grid (no exact 0, where safe division makes beta * x / beta differ from x)
+DENSE_BETAS = np.concatenate([np.linspace(-3.0, 3.0, 24), [0.05, 0.3, 0.77, 1.0, 4.5]])
+MERGED_BEFORE = [("max(beta * x, relu(x))", "beta * relu(x)"),
+                 ("max(beta, relu(x))", "max(beta, x)"),
+                 ("max(1.5 + x, beta + x)", "1.5 + x")]
+
+
+def _dense_values(tree) -> np.ndarray:
+    """The function on FINGERPRINT_POINTS at every beta of DENSE_BETAS (one row per beta)."""
+    x = np.broadcast_to(FINGERPRINT_POINTS, (len(DENSE_BETAS), len(FINGERPRINT_POINTS)))
+    params = {name: DENSE_BETAS[:, None] for name in param_names(tree)}
+    with np.errstate(all="ignore"):
+        return np.broadcast_to(np.asarray(_np_eval(tree, x, params), float), x.shape)
+
+
+def _dense_key(tree) -> bytes:
+    """The dense values to 5 significant digits (tiny values as 0), as bytes to group by."""
+    v = _dense_values(tree)
+    v = np.where(np.abs(v) < 1e-9, 0.0, v)
+    finite = np.isfinite(v)
+    with np.errstate(all="ignore"):
+        exponent = np.where(finite & (v != 0), np.floor(np.log10(np.abs(v))), 0.0)
+        mantissa = np.where(finite, np.round(v / 10.0 ** exponent, 4), 0.0)
+    return np.stack([mantissa, exponent, np.where(finite, 0.0, np.nan_to_num(np.sign(v), nan=2.0))]
+                    ).tobytes()
+
+
+@pytest.mark.parametrize("a, b", MERGED_BEFORE)
+def test_learnable_functions_equal_only_for_some_beta_get_their_own_fingerprint(a, b):
+    """These agree for every beta >= 1 (or <= 1.5), which two parameter values did not see."""
+    assert fingerprint(parse(a)) != fingerprint(parse(b))
+    assert not np.allclose(_dense_values(parse(a)), _dense_values(parse(b)), equal_nan=True)
+    genome = genome_of(parse(a), SearchSpace())  # told to evolution as itself, not as b
+    assert genome is not None
+    assert np.allclose(_dense_values(genome.tree), _dense_values(parse(a)), equal_nan=True)
+    assert not np.allclose(_dense_values(genome.tree), _dense_values(parse(b)), equal_nan=True)
+
+
+def test_a_learnable_spelling_of_a_fixed_function_shares_its_fingerprint():
+    assert fingerprint(parse("beta * x - beta * x + tanh(x)")) == fingerprint(parse("tanh(x)"))
+    assert fingerprint(parse("beta1 * x + beta2")) != fingerprint(parse("beta * x + beta"))
+    assert fingerprint(parse("beta1 * x + beta2")) == fingerprint(parse("beta * x + beta1"))
+
+
+def test_default_space_fingerprints_match_equality_on_a_dense_grid_of_beta():
+    """Every function of x of the default one-unit space (about 8,000): two share a
+    fingerprint exactly when they are equal at every beta of a dense grid. With beta at 1
+    and 1.37 only, 170 pairs of different functions shared one, and 525 pairs of one function
+    (a learnable spelling of a fixed one) did not."""
+    trees = {}
+    for unit in one_unit_genomes(SearchSpace()):
+        tree = normalize(unit.build(Var()))
+        if uses_x(tree):
+            trees.setdefault(canonical(tree), tree)
+    by_mark: dict[str, set[bytes]] = {}
+    by_dense: dict[bytes, set[str]] = {}
+    for tree in trees.values():
+        mark, dense = fingerprint(tree), _dense_key(tree)
+        by_mark.setdefault(mark, set()).add(dense)
+        by_dense.setdefault(dense, set()).add(mark)
+    assert len(trees) > 8000 and any(param_names(t) for t in trees.values())
+    merged = {m: d for m, d in by_mark.items() if len(d) > 1}
+    split = {d: m for d, m in by_dense.items() if len(m) > 1}
+    assert not merged and not split
+    assert len(by_mark) == len(by_dense) > 6000

@@ -202,15 +202,22 @@ def _short(value) -> str:
 
 
 def compact_board(board: pd.DataFrame) -> pd.DataFrame:
-    """The report's leaderboard: rank, expression, the objective per rung (headed rung k),
-    where it got and its source; the CSV has every column."""
+    """The report's leaderboard: rank, expression, the validation scores per rung (headed
+    rung k loss, rung k <metric>), where it got and its source; the CSV has every column."""
     keep = [c for c in board.columns if c in ("rank", "expression", "status", "source")
             or c.startswith("val_")]
-    shown = board[keep].rename(columns=lambda c: f"rung {c.rsplit('_rung', 1)[1]}"
-                               if c.startswith("val_") and "_rung" in c else c)
+    shown = board[keep].rename(columns=_rung_heading)
     if "rank" in shown:
         shown = shown.assign(rank=shown["rank"].astype("Int64"))
     return shown
+
+
+def _rung_heading(column: str) -> str:
+    """val_loss_rung0 -> rung 0 loss; other columns unchanged."""
+    if not (column.startswith("val_") and "_rung" in column):
+        return column
+    name, k = column.rsplit("_rung", 1)
+    return f"rung {k} {name.removeprefix('val_')}"
 
 
 def _shown(board: pd.DataFrame) -> pd.DataFrame:

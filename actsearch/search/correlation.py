@@ -9,6 +9,7 @@ from typing import Any
 import pandas as pd
 
 from actsearch.activations import display_name
+from actsearch.search.rungs import rung_column, rung_direction
 from actsearch.statistics import ScorePair, rank_correlation
 from actsearch.trials import Status
 
@@ -27,9 +28,14 @@ def rung_pairs(search: Any, confirm_summary: pd.DataFrame | None = None,
         finished = confirm_summary[confirm_summary["status"] == str(Status.OK)]
         means = finished.groupby("activation")[column].mean()
         last = search.n_rungs - 1
-        both = [(r.result(last).objective, float(means[display_name(r.text)])) for r in scored
+        # a rung scored on the loss (lower is better) against a confirm metric that is higher
+        # for better: the loss negated, so a rung that predicts gives a positive rho
+        sign = -1.0 if rung_direction(search.cfg) != search.cfg.objective.direction else 1.0
+        both = [(sign * r.result(last).objective, float(means[display_name(r.text)]))
+                for r in scored
                 if _objective(r, last) is not None and display_name(r.text) in means.index]
-        pairs.append(_pair(f"rung {last}", f"confirm ({column}, mean over seeds)", both))
+        label = f"rung {last}" + (f" (-{rung_column(search.cfg)})" if sign < 0 else "")
+        pairs.append(_pair(label, f"confirm ({column}, mean over seeds)", both))
     return pairs
 
 

@@ -27,9 +27,13 @@ start (its gradient is zero). Expressions that are not genomes of the space (a
 ExpressionActivation, traced once per call.
 
 What a rung needs and nothing else: the validation pass each epoch, no test set, no files,
-no diagnostics. Dropout masks differ from separate runs (as in the fused executor). K is a
-power of two, at most MAX_K and what MEMORY_MB holds (batch_size_for; on a GPU, what half
-its memory holds, at most MAX_K_GPU: unmeasured).
+no diagnostics. Dropout masks are those of separate runs: each copy's dropout layers start
+from the seed state a fresh model built with the seed has (restored with the weights, see
+`_state`) and draw from their own generators, so a candidate gets the masks `actsearch run`
+gives it (tests/test_search.py matches a CNN rung's history to `actsearch run`'s, and
+tests/test_engine.py a reused program's to a fresh one's). K is a power of two, at most
+MAX_K and what MEMORY_MB holds (batch_size_for; on a GPU, what half its memory holds, at
+most MAX_K_GPU: unmeasured).
 
 For the loop: pass space.Candidate objects where you have them (their genome is used as
 it is; a bare tree is looked up among the one-unit genomes of the full space, and anything

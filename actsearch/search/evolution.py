@@ -1,5 +1,12 @@
 """Regularized (aging) evolution, Real et al. (2019): tournament selection of S from a
-population of P, mutate the winner, drop the oldest."""
+population of P, mutate the winner, drop the oldest.
+
+A search proposes a whole batch, trains it, then tells every result. Ageing at each report
+(as Real et al.'s one-at-a-time loop does) would, with a batch larger than P, drop a batch's
+first results before any tournament saw them (with the defaults, 32 and 16, half of each
+batch). So results are told first and the population aged at the next proposal, keeping
+every result told since the last proposal: each result is in the population for every
+tournament of the batch proposed after it."""
 
 from __future__ import annotations
 
@@ -21,8 +28,11 @@ class AgingEvolution:
     takes the best of `sample_size` random entries (higher score is better; None, e.g. a
     refused or diverged candidate, is worst) and mutates it. A proposal's fingerprint is marked
     seen, and proposals retry up to `max_retries` times to find an unseen one. `report()`
-    appends and drops the oldest entry beyond `population_size`. The random generator is owned
-    and part of `to_state()`, so a restored search proposes exactly what the original would.
+    appends; the first `propose()` after new reports ages the population: it drops the oldest
+    entries beyond `population_size`, but never one reported since the previous proposal (the
+    population then holds all of them, more than `population_size` when a batch is larger).
+    The random generator is owned and part of `to_state()`, so a restored search proposes
+    exactly what the original would.
     """
 
     def __init__(self, space: SearchSpace, population_size: int = 20, sample_size: int = 5,
@@ -41,8 +51,17 @@ class AgingEvolution:
         self.rng = np.random.default_rng(seed)
         self.population: list[tuple[Candidate, float | None]] = []  # oldest first
         self.seen: set[str] = set()
+        self.fresh = 0  # entries reported since the last proposal: not yet in a tournament
+
+    def age(self) -> None:
+        """Drop the oldest entries beyond population_size, none of the fresh ones."""
+        keep = max(self.population_size, self.fresh)
+        del self.population[:max(0, len(self.population) - keep)]
+        self.fresh = 0
 
     def propose(self) -> Candidate:
+        if self.fresh:
+            self.age()
         for _ in range(self.max_retries):
             if len(self.population) < self.population_size:
                 candidate = sample(self.space, self.rng)
@@ -61,14 +80,14 @@ class AgingEvolution:
         return self.population[best][0]
 
     def report(self, candidate: Candidate, score: float | None) -> None:
-        """Add a trained candidate; a non-finite score counts as None (failed)."""
+        """Add a trained candidate (aged at the next proposal); a non-finite score counts as
+        None (failed)."""
         if score is not None:
             score = float(score)
             score = score if np.isfinite(score) else None
         self.seen.add(candidate.fingerprint)
         self.population.append((candidate, score))
-        if len(self.population) > self.population_size:
-            self.population.pop(0)
+        self.fresh += 1
 
     def is_seen(self, candidate: Candidate) -> bool:
         return candidate.fingerprint in self.seen
@@ -86,6 +105,7 @@ class AgingEvolution:
             "population": [{"candidate": c.to_dict(), "text": c.text, "score": s}
                            for c, s in self.population],
             "seen": sorted(self.seen) if with_seen else [],
+            "fresh": self.fresh,
             "rng": self.rng.bit_generator.state,
         }
 
@@ -101,6 +121,7 @@ class AgingEvolution:
             search.population = [(Candidate.from_dict(entry["candidate"]), entry["score"])
                                   for entry in state["population"]]
             search.seen = set(state["seen"])
+            search.fresh = int(state.get("fresh", 0))
             search.rng.bit_generator.state = state["rng"]
         except (KeyError, TypeError, ValueError) as exc:
             raise UserError(f"search state: malformed ({type(exc).__name__}: {exc})") from None

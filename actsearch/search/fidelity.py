@@ -2,14 +2,19 @@
 itself, once its candidates are done (before the confirm run):
 
 - retest: at each rung, `search.fidelity.retest_random` of the rung's scored candidates drawn
-  at random and its `retest_top` best train again with another seed (retest_seed);
+  at random and its `retest_top` best train again with other seeds (retest_seeds: as many as
+  the rung's, none of them a rung's or the confirm run's);
 - next rung: at each rung k above 0, `search.fidelity.probes` candidates drawn at random from
   everything rung k - 1 scored, promoted or not; a promoted one has its rung-k result already,
   the others train at rung k as a promoted one would (a probe: not a result of the rung, so it
-  enters neither the rung's board nor the leaderboard, and promotes nothing);
+  enters neither the rung's board nor the leaderboard, and promotes nothing), with the rung's
+  seeds;
 - confirm: `search.confirm.probes` of the last rung drawn at random and its `probe_top` best
   train once with the confirm run's protocol (its first seed).
 
+Every one is scored as the rungs are (search.rung_metric at search.score's epoch, the mean over
+its seeds) and validates on the rungs' held-out images (the search's data, search/
+validation.py); whether a candidate is above chance is read from its validation accuracy.
 None of these is a candidate. Each training is one transaction in the search's database
 (table fidelity_runs), so a killed search resumes without redoing any; the draws are made
 from the finished rungs with generators seeded by search.seed, so a rerun draws the same ones.
@@ -30,12 +35,15 @@ import pandas as pd
 from actsearch.config import Config
 from actsearch.search.engine import engine_unsupported
 from actsearch.search.rungs import (
+    all_rung_seeds,
     confirm_config,
     confirm_seeds,
     oriented,
     rung_config,
-    rung_objective,
+    rung_direction,
     rung_seed,
+    rung_seeds,
+    rung_values,
 )
 from actsearch.search.state import CandidateRecord, FidelityRun
 from actsearch.search.trainers import EngineTrainer, FolderTrainer, RungRun
@@ -56,9 +64,17 @@ class Draw:
     top: list[int]
 
 
-def retest_seed(cfg: Config) -> int:
-    """The retests' seed: not the rungs' (training.seeds[0])."""
-    return rung_seed(cfg) + 1
+def retest_seeds(cfg: Config, k: int) -> list[int]:
+    """Rung k's retest seeds: as many as the rung trains with, the smallest above
+    training.seeds[0] that no rung (search.rungs[].seeds) and no confirm seed uses, so a
+    retest never repeats a training of the search."""
+    used = all_rung_seeds(cfg) | set(confirm_seeds(cfg)[0])
+    seeds, seed = [], rung_seed(cfg)
+    while len(seeds) < len(rung_seeds(cfg, k)):
+        seed += 1
+        if seed not in used:
+            seeds.append(seed)
+    return seeds
 
 
 def scored(records: list[CandidateRecord], k: int) -> list[CandidateRecord]:
@@ -85,7 +101,7 @@ def _best(candidates: list[CandidateRecord], k: int, n: int, direction: str) -> 
 def draws(cfg: Config, records: list[CandidateRecord]) -> list[Draw]:
     """Every sample the measurement needs, from the rungs as they stand."""
     f, c, seed = cfg.search.fidelity, cfg.search.confirm, cfg.search.seed
-    direction, n_rungs = cfg.objective.direction, len(cfg.search.rungs)
+    direction, n_rungs = rung_direction(cfg), len(cfg.search.rungs)
     out = []
     for k in range(n_rungs):
         rung = scored(records, k)
@@ -115,22 +131,22 @@ def trainings(cfg: Config, records: list[CandidateRecord]) -> list[tuple[str, in
     return [t for t in out if t[2]]
 
 
-def protocol(cfg: Config, kind: str, k: int, texts: list[str]) -> tuple[Config, int]:
-    """The config and seed a fidelity run trains with; its own folder under search/fidelity
-    (used by the folder path only)."""
+def protocol(cfg: Config, kind: str, k: int, texts: list[str]) -> tuple[Config, list[int]]:
+    """The config and seeds a fidelity run trains with (its score: the mean over them); its
+    own folder under search/fidelity (used by the folder path only)."""
     folder = cfg.out_dir / "search" / "fidelity"
     if kind == CONFIRM:
-        derived, seed, name = confirm_config(cfg, texts), confirm_seeds(cfg)[0][0], "confirm"
+        derived, seeds, name = confirm_config(cfg, texts), confirm_seeds(cfg)[0][:1], "confirm"
     else:
         derived = rung_config(cfg, k, texts)
-        seed = retest_seed(cfg) if kind == RETEST else rung_seed(cfg)
+        seeds = retest_seeds(cfg, k) if kind == RETEST else rung_seeds(cfg, k)
         name = f"{kind}-rung{k}"
     derived = dataclasses.replace(
         derived, name=f"{cfg.name}-fidelity-{name}",
         model=dataclasses.replace(derived.model, activations=list(texts)),
-        training=dataclasses.replace(derived.training, seeds=[seed]),
+        training=dataclasses.replace(derived.training, seeds=list(seeds)),
         output=dataclasses.replace(derived.output, dir=str(folder / name)))
-    return derived, seed
+    return derived, seeds
 
 
 ACCURACY_COLUMNS = ("val_categorical_accuracy", "val_accuracy",
@@ -138,7 +154,8 @@ ACCURACY_COLUMNS = ("val_categorical_accuracy", "val_accuracy",
 
 
 def last_accuracy(history: pd.DataFrame) -> float | None:
-    """The last epoch's validation accuracy over the classes, if recorded."""
+    """The last epoch's validation accuracy over the classes, if recorded (of a run with
+    several seeds, the mean history: the mean accuracy)."""
     columns = [c for c in ACCURACY_COLUMNS if c in history.columns]
     if history.empty or not columns:
         return None
@@ -159,11 +176,11 @@ def measure(search: Any) -> None:
     search.log(f"search: measuring its fidelity: {sum(len(m) for _, _, m in todo)} "
                "trainings (retests, probes, confirm probes; not candidates)")
     for kind, k, members in todo:
-        derived, seed = protocol(cfg, kind, k, [records[i].text for i in members])
+        derived, seeds = protocol(cfg, kind, k, [records[i].text for i in members])
         trainer = search.trainer
         if not (isinstance(trainer, EngineTrainer) and engine_unsupported(derived) is None):
             trainer = FolderTrainer(cfg, search.data, search.pool.entered, search.log)
-        trainer.train_with(derived, seed, [records[i] for i in members],
+        trainer.train_with(derived, seeds, [records[i] for i in members],
                            _recorder(search, kind, k))
 
 
@@ -174,9 +191,10 @@ def _recorder(search: Any, kind: str, k: int) -> Callable[[int, RungRun], None]:
 
     def on_result(index: int, run: RungRun) -> None:
         status, objective = run.status, None
-        if status == "ok":
-            objective = rung_objective(run.history, search.cfg)
-            status = "ok" if objective is not None else "diverged"
+        if status == "ok":  # the rung's score, the mean over the run's seeds
+            values = rung_values(run.histories or [run.history], search.cfg)
+            objective = None if values is None else values[0]
+            status = "ok" if values is not None else "diverged"
         now = time.process_time()
         spent = (search.meta.get("fidelity_cpu_seconds") or 0.0) + now - clock[0]
         clock[0], search.meta["fidelity_cpu_seconds"] = now, spent

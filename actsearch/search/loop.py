@@ -16,8 +16,10 @@ Selection. Evolution is told each candidate's rung-0 objective (oriented so high
 None for a diverged one) when its batch ends, and the `search.include` expressions' too (as the
 genome of the space that computes the same function, where one does). A failed candidate
 (its training raised) is recorded failed with its reason, has no score, is never promoted and
-never told to evolution. The leaderboard ranks by the highest rung with an objective, then the
-objective there.
+never told to evolution. A rung's objective is its score (search.rung_metric: the validation
+loss by default, the mean over rungs[k].seeds). The leaderboard ranks by the highest rung with
+an objective, then the objective there, ties by actsearch/search/promotion.py's tie_key (never
+proposal order).
 
 Crash safety. The state is `<out>/search/search.db` (actsearch/search/state.py): a batch's
 proposals, each finished candidate and each batch's end are one transaction each; a rerun
@@ -35,8 +37,6 @@ batches in flight (parallel.py).
 from __future__ import annotations
 
 import copy
-import dataclasses
-import json
 import math
 import time
 from dataclasses import dataclass
@@ -48,7 +48,7 @@ import tensorflow as tf
 
 from actsearch.bundled import resolve_config
 from actsearch.config import Config, DataConfig, load_config
-from actsearch.data import Dataset, load_dataset
+from actsearch.data import Dataset
 from actsearch.errors import UserError
 from actsearch.executors import Log, get_executor
 from actsearch.lock import results_lock
@@ -58,15 +58,17 @@ from actsearch.search.pool import CandidatePool
 from actsearch.search.preflight import (
     check_networks,
     check_search,
+    differing,
     screening_range,
     search_defining,
 )
 from actsearch.search.progress import Progress
-from actsearch.search.rungs import rung_objective
+from actsearch.search.rungs import rung_values
 from actsearch.search.space import SearchSpace
 from actsearch.search.standings import Standings
 from actsearch.search.state import SCHEMA_VERSION, CandidateRecord, RungResult, SearchDB
 from actsearch.search.trainers import FolderTrainer, RungRun, choose_trainer
+from actsearch.search.validation import RungData
 
 # After a batch the leaderboard is rewritten, and the report (whose plots cost about a second)
 # redrawn, unless the last write was less than this long ago; both always at the end. Each
@@ -107,12 +109,12 @@ class Search:
         self.pool = CandidatePool(cfg, space, self.meta, self.db.candidates())
         self.records: list[CandidateRecord] = self.pool.records  # the pool's, in proposal order
         self.batches: dict[int, bool] = self.db.batches()
-        self.standings = Standings(self.n_rungs, cfg.search.keep, cfg.objective.direction)
+        self.standings = Standings(cfg)
         self.boards = self.standings.boards
         for record in self.records:
             for result in record.rungs:
                 self.standings.place(self.records, record.index, result)
-        self._data: dict[str, Dataset] = {}
+        self._data = RungData(cfg, log)  # held-out validation images (search/validation.py)
         self.progress = Progress(cfg, self.log)
         self.trainer = choose_trainer(cfg, self.data, self.pool.entered, log, trainer)
         self._reported_at = self._board_at = -math.inf
@@ -127,12 +129,17 @@ class Search:
         defining = search_defining(self.cfg.to_dict())
         if meta:
             if meta.get("version") != SCHEMA_VERSION:
-                raise UserError(f"{self.db.path}: not a search of this actsearch")
-            if search_defining(meta.get("config") or {}) != defining:
+                raise UserError(f"{self.db.path} holds a search of another actsearch (schema "
+                                f"{meta.get('version')}, this one reads {SCHEMA_VERSION}): its "
+                                "scores and fingerprints are not comparable; use --out DIR for "
+                                "a new search")
+            before = search_defining(meta.get("config") or {})
+            if before != defining:
                 raise UserError(f"{self.cfg.out_dir} holds a search with a different config "
-                                "(only search.candidates, search.confirm, search.fidelity, "
-                                "model.activations, output, plots, diagnostics and execution "
-                                "may change on resume); use --out DIR")
+                                f"({differing(before, defining)}; only search.candidates, "
+                                "search.confirm, search.fidelity, model.activations, output, "
+                                "plots, diagnostics and execution but for mixed_precision and "
+                                "jit_compile may change on resume); use --out DIR")
             return meta
         meta = {"version": SCHEMA_VERSION, "config": defining, "screen_range": None,
                 "evolution": None, "rng": None, "included": 0, "exhausted": None}
@@ -155,11 +162,9 @@ class Search:
         return self.pool.trainable()
 
     def data(self, section: DataConfig) -> Dataset:
-        """A rung's (or the screening's) data set, loaded once per distinct data section."""
-        key = json.dumps(dataclasses.asdict(section), sort_keys=True)
-        if key not in self._data:
-            self._data[key] = load_dataset(section)
-        return self._data[key]
+        """A rung's (or the screening's) data set, loaded once per distinct data section;
+        with data.validation split, validated on search.validation_images held-out images."""
+        return self._data(section)
 
     def screen_range(self) -> tuple[float, float]:
         """The screening range, measured once and kept in the database."""
@@ -240,12 +245,13 @@ class Search:
         record = self.records[index]
         if record.result(k) is not None:  # reported twice by a trainer: keep the first
             return
-        status, objective = run.status, None
-        if status == "ok":
-            objective = rung_objective(run.history, self.cfg)
-            status = "ok" if objective is not None else "diverged"
+        status, values = run.status, None
+        if status == "ok":  # the mean over the rung's seeds (search.rungs[k].seeds)
+            values = rung_values(run.histories or [run.history], self.cfg)
+            status = "ok" if values is not None else "diverged"
         epochs = int(len(run.history)) if not run.history.empty else 0
-        result = RungResult(k, status, epochs, objective, run.error)
+        objective, loss, metric = values or (None, None, None)
+        result = RungResult(k, status, epochs, objective, run.error, loss, metric)
         record.rungs.append(result)
         meta = None
         if tell and k == 0:

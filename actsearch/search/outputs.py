@@ -33,8 +33,16 @@ from actsearch.search.fidelity_figures import (
     fidelity_warnings,
 )
 from actsearch.search.progress import duration
-from actsearch.search.promotion import standing
-from actsearch.search.rungs import confirm_config, confirm_seeds, oriented, rung_config
+from actsearch.search.promotion import rank_key, standing
+from actsearch.search.rungs import (
+    confirm_config,
+    confirm_seeds,
+    oriented,
+    rung_column,
+    rung_config,
+    rung_direction,
+    rung_seeds,
+)
 from actsearch.statistics import ClaimBounds, ScorePair, claim_bounds, ranking_verdict
 
 
@@ -51,23 +59,25 @@ def _status(record) -> str:
 
 
 def ranked_records(search: Any) -> list:
-    """Every candidate, best first: by standing (actsearch.search.promotion.standing), then
-    trained without a score, then refused and duplicates, each in proposal order."""
-    direction = search.cfg.objective.direction
-
+    """Every candidate, best first: the scored ones by actsearch.search.promotion.rank_key
+    (standing, then the other validation score, then a hash of the function: never proposal
+    order), then trained without a score, then refused and duplicates, each in proposal
+    order."""
     def key(record) -> tuple:
-        place = standing(record.rungs, direction) if not record.failed else None
-        tier = 0 if place is not None else 1 if record.trainable else 2
-        rung, value = place or (0, 0.0)
-        return tier, -rung, -value, record.index
+        place = rank_key(record, search.cfg)
+        if place is None:
+            return (1 if record.trainable else 2, 0, 0.0, 0.0, 0, record.index)
+        return (0, *(-v for v in place), 0)
     return sorted(search.records, key=key)
 
 
 def leaderboard(search: Any) -> pd.DataFrame:
     """One row per candidate, best first; `score` is what evolution was told (the rung-0
-    objective, higher is better), `rank` the leaderboard's order of the scored ones."""
+    score, search.rung_metric, oriented so higher is better), `rank` the leaderboard's order
+    of the scored ones; per rung the validation loss and objective.metric (means over the
+    rung's seeds, at the scored epoch)."""
     cfg = search.cfg
-    metric, direction = cfg.objective.metric, cfg.objective.direction
+    metric, direction = cfg.objective.metric, rung_direction(cfg)
     rows = []
     for record in ranked_records(search):
         first = record.result(0)
@@ -80,7 +90,9 @@ def leaderboard(search: Any) -> pd.DataFrame:
                "score": oriented(first.objective, direction) if scored else None}
         for k in range(search.n_rungs):
             entry = record.result(k)
-            row[f"val_{metric}_rung{k}"] = entry.objective if entry else None
+            ok = entry is not None and entry.objective is not None
+            row[f"val_loss_rung{k}"] = entry.loss if ok else None
+            row[f"val_{metric}_rung{k}"] = entry.metric if ok else None
         row["error"] = next((r.error for r in record.rungs if r.error), None)
         row["trial"] = record.trial
         row["index"] = record.index
@@ -97,10 +109,10 @@ def leaderboard(search: Any) -> pd.DataFrame:
 
 
 def progress_table(search: Any) -> pd.DataFrame:
-    """Candidates in the order proposed: rung 0's and the final rung's objective, and the best
-    final one so far."""
+    """Candidates in the order proposed: rung 0's and the final rung's score (rung_column),
+    and the best final one so far."""
     cfg = search.cfg
-    metric, direction = cfg.objective.metric, cfg.objective.direction
+    metric, direction = rung_column(cfg), rung_direction(cfg)
     rows, best = [], float("nan")
     trained = [r for r in search.records if r.trainable and r.result(0) is not None]
     for n, record in enumerate(trained, start=1):
@@ -110,7 +122,7 @@ def progress_table(search: Any) -> pd.DataFrame:
                                                        else final < best)):
             best = final
         rows.append({"candidates": n, "expression": record.text,
-                     f"val_{metric}_rung0": record.result(0).objective, "final": final,
+                     f"{metric}_rung0": record.result(0).objective, "final": final,
                      "best_so_far": best})
     return pd.DataFrame(rows)
 
@@ -180,6 +192,20 @@ def _seed_text(summary: pd.DataFrame) -> str:
     return f"{seeds} seed{'s' if seeds != 1 else ''}"
 
 
+def validation_sentence(search: Any) -> str:
+    """How many images each rung validated on and with how many seeds it trained."""
+    cfg = search.cfg
+    parts = []
+    for k in range(len(cfg.search.rungs)):
+        section = rung_config(cfg, k, []).data
+        data = search.data(section)
+        where = "the test set" if section.validation == "test" else "held-out images"
+        parts.append(f"rung {k} validates on {len(data.x_val):,} {where} "
+                     f"({len(rung_seeds(cfg, k))} seed{'s' * (len(rung_seeds(cfg, k)) > 1)})")
+    return "; ".join(parts) + (f" (search.validation_images {cfg.search.validation_images}, "
+                               "the same images for rungs sharing data, trained on by none).")
+
+
 def rate_sentence(search: Any) -> str:
     """Candidates per hour of the search's own time (all sessions, rungs and bookkeeping; not
     the confirm run), by wall clock and by CPU time (this process's; Ray workers' not)."""
@@ -242,9 +268,11 @@ def about(search: Any, pairs: list[ScorePair]) -> list[str]:
             f"failed), {refused} refused by screening over [{low:.3g}, {high:.3g}], {dupes} "
             f"duplicates not trained. Asynchronous successive halving: a candidate goes on "
             f"when it is in the top {s.keep:g} of everything its rung has seen; {rungs}. "
-            f"Candidates are ranked by the highest rung with an objective, then val_"
-            f"{cfg.objective.metric} ({cfg.objective.direction}, {s.score} epoch) there; the "
-            f"confirm run ({cfg.out_dir / 'confirm'}) ranks on the test set."]
+            f"Candidates are ranked by the highest rung with a score, then the score there: "
+            f"{rung_column(cfg)} ({rung_direction(cfg)}, {s.score} epoch, the mean over the "
+            f"rung's seeds; equal scores by the other validation score, then by a hash of the "
+            f"function, never by proposal order); {validation_sentence(search)} The confirm "
+            f"run ({cfg.out_dir / 'confirm'}) ranks on the test set."]
     if cfg.data.validation == "test":
         text.append("Caution: data.validation is test (search.allow_test_selection), so the "
                     "search selected on the test set that the confirm run reports.")
@@ -281,7 +309,7 @@ def write_outputs(search: Any, verdict: str | None, best: list[str] | None,
         opening=opening(search, verdict, None if fidelity is None else fidelity[0]),
         about=about(search, pairs), pairs=pairs,
         config_text=yaml.safe_dump(cfg.to_dict(), sort_keys=False),
-        objective=f"val_{cfg.objective.metric}", fidelity=fidelity, curves=curves)
+        objective=rung_column(cfg), fidelity=fidelity, curves=curves)
 
 
 def confirm_curves(confirm: Path, root: Path) -> list[Path]:

@@ -18,7 +18,7 @@ from actsearch.errors import UserError
 from actsearch.executors import Log
 from actsearch.expressions import canonical, fingerprint, parse, screen
 from actsearch.search.evolution import AgingEvolution
-from actsearch.search.rungs import oriented
+from actsearch.search.rungs import oriented, rung_direction
 from actsearch.search.space import Candidate, SearchSpace, genome_of, sample
 from actsearch.search.state import CandidateRecord
 
@@ -146,8 +146,9 @@ class CandidatePool:
         return added
 
     def tell(self, record: CandidateRecord, log: Log) -> None:
-        """Evolution learns each candidate's rung-0 objective (None: diverged); a failed
-        candidate is not told. An included expression is told as its genome in the space."""
+        """Evolution learns each candidate's rung-0 score (search.rung_metric; None: diverged);
+        a failed candidate is not told. An included expression is told as its genome in the
+        space."""
         first = record.result(0)
         if self.evolution is None or first is None or first.status == "failed":
             return
@@ -159,4 +160,4 @@ class CandidatePool:
                 log(f"search: evolution is not told {record.text}: no genome of the "
                     "search space computes it")
                 return
-        self.evolution.report(candidate, oriented(first.objective, self.cfg.objective.direction))
+        self.evolution.report(candidate, oriented(first.objective, rung_direction(self.cfg)))

@@ -1,7 +1,8 @@
 """What a search checks and measures before any training: the config's refusals in one line
 (check_search), the parts of a config that define a search (search_defining, compared on
-resume), each rung's network built on its data (check_networks), and the range of the
-network's pre-activations that candidates are screened over (preactivation_range)."""
+resume; differing names the first key that changed), each rung's network built on its data
+(check_networks), and the range of the network's pre-activations that candidates are
+screened over (preactivation_range)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,12 @@ from actsearch.diagnostics import probe_indices
 from actsearch.errors import UserError
 from actsearch.expressions import parse
 from actsearch.search.engine import set_seed_keeping_programs
-from actsearch.search.rungs import confirm_config, refuse_test_selection, rung_config
+from actsearch.search.rungs import (
+    confirm_config,
+    refuse_test_selection,
+    refuse_unsupported_seeds,
+    rung_config,
+)
 from actsearch.search.space import SearchSpace
 from actsearch.search.trainers import one_line
 from actsearch.training import build_uncompiled_model
@@ -36,6 +42,7 @@ def search_space_of(cfg: Config) -> SearchSpace:
 def check_search(cfg: Config) -> SearchSpace:
     """Everything a search needs, refused in one line before any work."""
     refuse_test_selection(cfg)
+    refuse_unsupported_seeds(cfg)
     space = search_space_of(cfg)
     for text in cfg.search.include:
         parse(text)
@@ -55,6 +62,9 @@ def check_search(cfg: Config) -> SearchSpace:
 # confirmed or measured, not which candidates are proposed or how they score.
 RESUMABLE_SEARCH_KEYS = ("candidates", "confirm", "allow_test_selection", "batches_in_flight",
                          "fidelity")
+# execution keys that change a search's numbers (as mixed_precision changes a run's): they
+# define a search, so a resumed search with another value is refused
+NUMERIC_EXECUTION = ("mixed_precision", "jit_compile")
 
 
 def search_defining(raw: dict) -> dict:
@@ -62,13 +72,29 @@ def search_defining(raw: dict) -> dict:
     it writes, how it runs, the budget, the confirm step and the fidelity measurement may
     change); keys added to actsearch since a search began count as their defaults."""
     raw = json.loads(json.dumps(config_from_dict(raw).to_dict()))
+    execution = raw.get("execution") or {}
+    numeric = {key: execution.get(key) for key in NUMERIC_EXECUTION}  # change the numbers
     for key in ("output", "plots", "execution", "diagnostics"):
         raw.pop(key, None)
+    raw["execution"] = numeric
     raw["model"].pop("activations", None)
     search = raw.get("search") or {}
     for key in RESUMABLE_SEARCH_KEYS:
         search.pop(key, None)
     return raw
+
+
+def differing(old: dict, new: dict, prefix: str = "") -> str:
+    """The first dotted key whose value differs, with both values (for a refusal's line)."""
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            found = differing(a, b, f"{prefix}{key}.")
+            if found:
+                return found
+        elif a != b:
+            return f"{prefix}{key} was {a!r}, now {b!r}"
+    return ""
 
 
 def check_networks(cfg: Config, data_of: DataOf) -> None:

@@ -42,9 +42,13 @@ class Progress:
         per_rung = ", ".join(f"rung {k}: {board.seen}" for k, board in enumerate(standings.boards))
         metric = f"val_{self.cfg.objective.metric}"
         if standings.best is not None:
-            (rung, _), index = standings.best
+            place, index = standings.best
+            rung = place[0]
             best = search.records[index]
-            best_text = f"{best.text} ({metric} {best.rungs[rung].objective:.4f} at rung {rung})"
+            result = best.rungs[rung]
+            shown = [f"{name} {value:.4f}" for name, value in
+                     (("val_loss", result.loss), (metric, result.metric)) if value is not None]
+            best_text = f"{best.text} ({', '.join(shown) or 'no score'} at rung {rung})"
         else:
             best_text = "none yet"
         left = ("done" if done >= total else "time left unknown" if rate is None else

@@ -1,22 +1,26 @@
 """Where every result stands: one promotion board per rung (actsearch/search/promotion.py),
 how many candidates finished rung 0 and how many failed, and the best candidate so far, kept
-as results arrive so that a batch costs O(batch) whatever the number of candidates."""
+as results arrive so that a batch costs O(batch) whatever the number of candidates. Scores are
+the rungs' (search.rung_metric, oriented by rung_direction); ties go by promotion.tie_key,
+never by proposal order."""
 
 from __future__ import annotations
 
-from actsearch.search.promotion import RungBoard, standing
-from actsearch.search.rungs import oriented
+from actsearch.config import Config
+from actsearch.search.promotion import RungBoard, rank_key, standing, tie_key
+from actsearch.search.rungs import oriented, rung_direction
 from actsearch.search.state import CandidateRecord, RungResult
 
 
 class Standings:
     """The rungs' boards and the counters the progress line reads."""
 
-    def __init__(self, n_rungs: int, keep: float, direction: str):
-        self.direction = direction
-        self.boards = [RungBoard(keep) for _ in range(n_rungs)]
+    def __init__(self, cfg: Config):
+        self.cfg = cfg
+        self.direction = rung_direction(cfg)
+        self.boards = [RungBoard(cfg.search.keep) for _ in cfg.search.rungs]
         self.done, self.failed = 0, 0  # trainable candidates with a rung-0 result; failed ones
-        self.best: tuple[tuple[int, float], int] | None = None  # (standing, candidate)
+        self.best: tuple[tuple, int] | None = None  # (promotion.rank_key, candidate)
 
     def place(self, records: list[CandidateRecord], index: int, result: RungResult) -> None:
         """A result on its rung's board; reaching rung k means promoted from k - 1."""
@@ -29,13 +33,13 @@ class Standings:
             if self.best is not None and self.best[1] == index:  # rare: rescan
                 self.best = None
                 for other in records:
-                    place = None if other.failed else standing(other.rungs, self.direction)
-                    if place is not None and (self.best is None or (place, -other.index)
-                                              > (self.best[0], -self.best[1])):
+                    place = rank_key(other, self.cfg)
+                    if place is not None and (self.best is None or place > self.best[0]):
                         self.best = (place, other.index)
             return
-        self.boards[result.rung].add(index, oriented(result.objective, self.direction))
+        tie = tie_key(result, self.cfg, records[index].fingerprint)
+        self.boards[result.rung].add(index, oriented(result.objective, self.direction), tie)
         if result.objective is not None and not records[index].failed:
-            place = standing([result], self.direction)
-            if self.best is None or (place, -index) > (self.best[0], -self.best[1]):
+            place = (*standing([result], self.direction), *tie)
+            if self.best is None or place > self.best[0]:
                 self.best = (place, index)

@@ -28,7 +28,9 @@ import pandas as pd
 
 from actsearch.errors import UserError
 
-SCHEMA_VERSION = 2  # 1 was the state.json of earlier versions
+SCHEMA_VERSION = 3  # 1 was the state.json of earlier versions; 3: separating fingerprints,
+#                      rung scores on the loss with both loss and metric kept, fidelity_runs
+#                      scored as the rungs (search.rung_metric, the rung's seeds)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -39,7 +41,7 @@ CREATE TABLE IF NOT EXISTS candidates (
 CREATE TABLE IF NOT EXISTS rung_results (
     candidate INTEGER NOT NULL, rung INTEGER NOT NULL, status TEXT NOT NULL,
     epochs INTEGER NOT NULL, objective REAL, error TEXT, seq INTEGER NOT NULL,
-    PRIMARY KEY (candidate, rung));
+    loss REAL, metric REAL, PRIMARY KEY (candidate, rung));
 CREATE TABLE IF NOT EXISTS histories (
     candidate INTEGER NOT NULL, rung INTEGER NOT NULL, epoch INTEGER NOT NULL,
     metric TEXT NOT NULL, value REAL, PRIMARY KEY (candidate, rung, epoch, metric));
@@ -53,13 +55,16 @@ CREATE TABLE IF NOT EXISTS fidelity_runs (
 
 @dataclass
 class RungResult:
-    """How one candidate did at one rung; `objective` is None unless status is ok."""
+    """How one candidate did at one rung; `objective` (the rung's score: search.rung_metric at
+    search.score's epoch, the mean over the rung's seeds) is None unless status is ok."""
 
     rung: int
     status: str  # ok, diverged or failed
     epochs: int
     objective: float | None
     error: str | None = None
+    loss: float | None = None  # validation loss at the scored epoch (mean over seeds)
+    metric: float | None = None  # validation objective.metric there (mean over seeds)
 
 
 @dataclass
@@ -165,9 +170,10 @@ class SearchDB:
                     rows.append((candidate, result.rung, epoch, str(metric),
                                  value if np.isfinite(value) else None))
         with self._transaction():
-            self.conn.execute("INSERT INTO rung_results VALUES (?, ?, ?, ?, ?, ?, ?)",
+            self.conn.execute("INSERT INTO rung_results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                               (candidate, result.rung, result.status, result.epochs,
-                               result.objective, result.error, self._seq))
+                               result.objective, result.error, self._seq, result.loss,
+                               result.metric))
             self.conn.executemany("INSERT OR REPLACE INTO histories VALUES (?, ?, ?, ?, ?)",
                                   rows)
             if meta:
@@ -208,9 +214,10 @@ class SearchDB:
                                    dup, bool(ok), screen)
                    for i, text, mark, trial, source, genome, batch, dup, ok, screen
                    in self.conn.execute("SELECT * FROM candidates ORDER BY idx")]
-        for i, rung, status, epochs, objective, error, _ in self.conn.execute(
+        for i, rung, status, epochs, objective, error, _, loss, metric in self.conn.execute(
                 "SELECT * FROM rung_results ORDER BY candidate, rung"):
-            records[i].rungs.append(RungResult(rung, status, epochs, objective, error))
+            records[i].rungs.append(RungResult(rung, status, epochs, objective, error, loss,
+                                               metric))
         return records
 
     def history(self, candidate: int, rung: int) -> pd.DataFrame:

@@ -27,7 +27,7 @@ from actsearch.errors import UserError
 from actsearch.executors import Log, get_executor
 from actsearch.expressions import Expr, parse
 from actsearch.search.engine import engine_unsupported, train_candidates
-from actsearch.search.rungs import prepare_rung, rung_config, rung_seed
+from actsearch.search.rungs import prepare_rung, rung_config, rung_seeds
 from actsearch.search.space import Candidate
 from actsearch.search.state import CandidateRecord
 from actsearch.storage import ResultsDir
@@ -42,6 +42,25 @@ class RungRun:
     status: str  # ok, diverged or failed
     diverged_epoch: int | None = None
     error: str | None = None
+    # one per seed where the rung trains several (search.rungs[k].seeds); `history` is then
+    # their mean per epoch, and the rung's score the mean of theirs
+    histories: list[pd.DataFrame] | None = None
+
+
+def merged(runs: list[RungRun]) -> RungRun:
+    """One candidate's runs with the rung's seeds as one: failed if any failed, else diverged
+    if any diverged; the history the mean per epoch (over the epochs every seed reached)."""
+    if len(runs) == 1:
+        return runs[0]
+    for status in ("failed", "diverged"):
+        bad = next((r for r in runs if r.status == status), None)
+        if bad is not None:
+            return RungRun(bad.history, status, bad.diverged_epoch, bad.error,
+                           [r.history for r in runs])
+    epochs = min(len(r.history) for r in runs)
+    frames = [r.history.iloc[:epochs].reset_index(drop=True) for r in runs]
+    mean = pd.concat(frames).groupby(level=0).mean(numeric_only=True)
+    return RungRun(mean, "ok", None, None, [r.history for r in runs])
 
 
 OnResult = Callable[[int, RungRun], None]
@@ -65,13 +84,27 @@ class FolderTrainer:
         self.executor = get_executor(cfg.execution.executor)
 
     def train(self, k: int, members: list[CandidateRecord], on_result: OnResult) -> None:
-        self.train_with(rung_config(self.cfg, k, self.entered(k, members)), rung_seed(self.cfg),
-                        members, on_result)
+        """Each seed of the rung in turn; with one, each candidate is reported as it ends."""
+        self.train_with(rung_config(self.cfg, k, self.entered(k, members)),
+                        rung_seeds(self.cfg, k), members, on_result)
 
-    def train_with(self, cfg: Config, seed: int, members: list[CandidateRecord],
+    def train_with(self, cfg: Config, seeds: list[int], members: list[CandidateRecord],
                    on_result: OnResult) -> None:
         """`members` trained with `cfg` (a derived config: its output.dir is the folder, its
-        activations who entered it) and `seed`."""
+        activations who entered it) and each of `seeds`, reported as one run per candidate
+        (merged: the mean over the seeds)."""
+        if len(seeds) == 1:
+            self._train_seed(cfg, members, seeds[0], on_result)
+            return
+        runs: dict[int, list[RungRun]] = {}
+        for seed in seeds:
+            self._train_seed(cfg, members, seed,
+                             lambda index, run: runs.setdefault(index, []).append(run))
+        for record in members:
+            on_result(record.index, merged(runs[record.index]))
+
+    def _train_seed(self, cfg: Config, members: list[CandidateRecord], seed: int,
+                    on_result: OnResult) -> None:
         results = ResultsDir(cfg.out_dir)
         prepare_rung(results, cfg)
         trials = [Trial(display_name(c.text), seed, index=j, total=len(members))
@@ -129,17 +162,20 @@ class EngineTrainer:
 
     def train(self, k: int, members: list[CandidateRecord], on_result: OnResult) -> None:
         self.train_with(rung_config(self.cfg, k, [c.text for c in members]),
-                        rung_seed(self.cfg), members, on_result)
+                        rung_seeds(self.cfg, k), members, on_result)
 
-    def train_with(self, cfg: Config, seed: int, members: list[CandidateRecord],
+    def train_with(self, cfg: Config, seeds: list[int], members: list[CandidateRecord],
                    on_result: OnResult) -> None:
-        """`members` trained with `cfg` (a derived config) and `seed`."""
+        """`members` trained with `cfg` (a derived config) and each of `seeds`, reported as
+        one run per candidate (merged: the mean over the seeds)."""
         data = self.data_of(cfg.data)
-        runs = train_candidates([_engine_input(c) for c in members], cfg, data, seed,
-                                log=lambda message: None)
-        for record, run in zip(members, runs, strict=True):
-            on_result(record.index, RungRun(run.history, str(run.status), run.diverged_epoch,
-                                            run.error))
+        inputs = [_engine_input(c) for c in members]
+        by_seed = [train_candidates(inputs, cfg, data, seed, log=lambda message: None)
+                   for seed in seeds]  # the same cached program each time
+        for i, record in enumerate(members):
+            runs = [RungRun(runs[i].history, str(runs[i].status), runs[i].diverged_epoch,
+                            runs[i].error) for runs in by_seed]
+            on_result(record.index, merged(runs))
 
 
 def _engine_input(record: CandidateRecord) -> Candidate | Expr:
