@@ -173,8 +173,10 @@ def measure(search: Any) -> None:
     todo = [t for t in todo if t[2]]
     if not todo:
         return
-    search.log(f"search: measuring its fidelity: {sum(len(m) for _, _, m in todo)} "
-               "trainings (retests, probes, confirm probes; not candidates)")
+    total = sum(len(m) for _, _, m in todo)
+    search.log(f"search: measuring its fidelity: {total} trainings (retests, probes, confirm "
+               "probes; not candidates)")
+    started, trained = time.monotonic(), 0
     for kind, k, members in todo:
         derived, seeds = protocol(cfg, kind, k, [records[i].text for i in members])
         trainer = search.trainer
@@ -182,6 +184,9 @@ def measure(search: Any) -> None:
             trainer = FolderTrainer(cfg, search.data, search.pool.entered, search.log)
         trainer.train_with(derived, seeds, [records[i] for i in members],
                            _recorder(search, kind, k))
+        trained += len(members)
+        search.log(f"search: fidelity: {kind} at rung {k} done, {trained}/{total} trainings "
+                   f"in {time.monotonic() - started:.0f} s")
 
 
 def _recorder(search: Any, kind: str, k: int) -> Callable[[int, RungRun], None]:
