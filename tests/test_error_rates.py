@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from actsearch.statistics import (
+from actsearch.exact_tests import (
     ALPHA,
     constrained_intervals,
     holm,

@@ -15,7 +15,7 @@ LAYERS = [
     ["diagnostics", "tensorboard_logs", "training", "pruning"],
     ["executors", "executors.base", "executors.local", "executors.fused", "executors.ray",
      "executors.ray.faults", "executors.ray.worker", "executors.ray.driver"],
-    ["statistics", "analysis"],
+    ["exact_tests", "statistics", "analysis"],
     ["reporting", "reporting.document", "reporting.markdown", "reporting.html",
      "reporting.plots", "reporting.diagnostic_plots", "reporting.activation_plots",
      "reporting.report", "reporting.search_report"],

@@ -11,6 +11,19 @@ from scipy import stats
 from actsearch.analysis import rank_activations
 from actsearch.cli import main
 from actsearch.config import config_from_dict
+from actsearch.exact_tests import (
+    PERMUTATIONS,
+    holm,
+    paired_p_floor,
+    paired_shift,
+    rank_sum_p,
+    rank_sum_p_many,
+    seeds_needed,
+    sign_flip_p,
+    signed_rank_p,
+    unpaired_p_floor,
+    unpaired_shift,
+)
 from actsearch.reporting.plots import band
 from actsearch.reporting.report import (
     _ranking_table,
@@ -26,7 +39,6 @@ from actsearch.statistics import (
     D_Z,
     MCB,
     PAIRED,
-    PERMUTATIONS,
     REFERENCE,
     UNPAIRED,
     aggregate,
@@ -34,20 +46,10 @@ from actsearch.statistics import (
     claim_bounds,
     compare_to_best,
     describe,
-    holm,
     metric_range,
-    paired_p_floor,
-    paired_shift,
     rank_correlation,
-    rank_sum_p,
-    rank_sum_p_many,
     ranking_order,
     ranking_verdict,
-    seeds_needed,
-    sign_flip_p,
-    signed_rank_p,
-    unpaired_p_floor,
-    unpaired_shift,
 )
 
 

@@ -20,6 +20,7 @@ from actsearch.analysis import (
 )
 from actsearch.config import Config, sweep_points
 from actsearch.diagnostics import describe_probe
+from actsearch.exact_tests import seeds_needed
 from actsearch.files import write_atomic
 from actsearch.losses import LOSSES
 from actsearch.optimizer import describe_optimizer
@@ -43,7 +44,6 @@ from actsearch.statistics import (
     Comparison,
     RankingVerdict,
     ranking_verdict,
-    seeds_needed,
 )
 from actsearch.storage import ResultsDir
 from actsearch.trials import Status, Trial, point_id, point_label
