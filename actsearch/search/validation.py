@@ -6,8 +6,8 @@ at rung 0, and a larger rung would train on a smaller one's validation images. A
 holds out `search.validation_images` images once per data source (a fixed random draw from its
 training images, seed SPLIT_SEED; the first data.limit_train of them where the search's data
 section sets it and the rung shares its source): every rung with that source validates on them,
-and each
-trains on the first `limit_train` of the images left, so no rung trains on any of them. When
+and each trains on the first `limit_train` of the images left, so no rung trains on any of them.
+When
 the source has too few images for that, the held-out set is what the largest rung leaves (at
 least data.validation_split of the images) and one line says so. With `data.validation: test`
 (search.allow_test_selection) a rung validates on the test set, as an ordinary run does.
