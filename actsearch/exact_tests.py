@@ -86,17 +86,22 @@ def _sign_patterns(n: int) -> tuple[np.ndarray, bool]:
     return np.random.default_rng(0).choice([-1.0, 1.0], size=(PERMUTATIONS, n)), False
 
 
+@functools.lru_cache(maxsize=64)
 def _splits(n1: int, n2: int) -> tuple[np.ndarray, bool]:
     """Indicator rows (n1 + n2 columns, n1 ones) of every way to split the pooled seeds when
-    there are at most PERMUTATIONS, else PERMUTATIONS random splits (fixed seed)."""
+    there are at most PERMUTATIONS, else PERMUTATIONS random splits (fixed seed); cached, so
+    read-only."""
     n = n1 + n2
-    if math.comb(n, n1) <= PERMUTATIONS:
+    exact = math.comb(n, n1) <= PERMUTATIONS
+    if exact:
         rows = np.zeros((math.comb(n, n1), n))
         for i, chosen in enumerate(itertools.combinations(range(n), n1)):
             rows[i, list(chosen)] = 1.0
-        return rows, True
-    order = np.argsort(np.random.default_rng(0).random((PERMUTATIONS, n)), axis=1)
-    return (order < n1).astype(float), False
+    else:
+        order = np.argsort(np.random.default_rng(0).random((PERMUTATIONS, n)), axis=1)
+        rows = (order < n1).astype(float)
+    rows.flags.writeable = False
+    return rows, exact
 
 
 def _p_from_null(observed: np.ndarray, null: np.ndarray, exact: bool, alternative: str

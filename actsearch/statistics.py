@@ -51,6 +51,7 @@ This module computes numbers only; the sentences belong to the report.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from collections.abc import Sequence
@@ -244,10 +245,10 @@ def _pairs(best: pd.DataFrame, other: pd.DataFrame) -> list | None:
     return sorted(b)
 
 
-def _differences(b: pd.Series, o: pd.Series) -> np.ndarray:
+def _differences(b: np.ndarray, o: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore"):
-        d = np.array((b - o).to_numpy(float))
-    d[np.isneginf(b.to_numpy()) & np.isneginf(o.to_numpy())] = 0.0  # both worst: a tie
+        d = np.asarray(b, dtype=float) - np.asarray(o, dtype=float)
+    d[np.isneginf(b) & np.isneginf(o)] = 0.0  # both worst: a tie
     return without_float_noise(d)
 
 
@@ -285,12 +286,13 @@ class _Pair:
         if not self.testable:
             return float("nan")
         if self.paired:
-            return signed_rank_p(without_float_noise(self.d), alternative)
+            return signed_rank_p(self.d, alternative)
         return rank_sum_p(self.a, self.b, alternative)
 
-    @property
+    @functools.cached_property
     def d(self) -> np.ndarray:
-        return _differences(pd.Series(self.a), pd.Series(self.b))
+        """The paired differences a - b (a worst seed on both sides: 0)."""
+        return _differences(self.a, self.b)
 
     def shift(self, alpha_one: float) -> tuple[float, float, float]:
         """HL shift of a - b and its interval, alpha_one each side."""
@@ -390,21 +392,19 @@ def multiple_comparisons_with_the_best(summary: pd.DataFrame, column: str,
     names = [str(a) for a in order["activation"]]
     best, rivals = names[0], len(names) - 1
     alpha_one = alpha / rivals
-    bounds: dict[tuple[str, str], tuple[float, float]] = {}
-    beaten: dict[str, list[tuple[float, str]]] = {n: [] for n in names}
+    # (p, rival, the smallest p their seeds allow) of each rival beating an activation
+    beaten: dict[str, list[tuple[float, str, float]]] = {n: [] for n in names}
     pairs: dict[tuple[str, str], _Pair] = {}
-    for x, y in itertools.combinations(names, 2):
-        pair = _pair(frames[x], frames[y], column, sign)
-        pairs[x, y] = pair
-        _, low, high = pair.shift(alpha_one)
-        bounds[x, y], bounds[y, x] = (low, high), (-high, -low)
-        beaten[y].append((pair.p("greater"), x))  # x better than y
-        beaten[x].append((pair.p("less"), y))
-
-    low = np.zeros((len(names), len(names)))
+    shifts: dict[tuple[str, str], float] = {}
+    low = np.zeros((len(names), len(names)))  # low[i, j], high[i, j] bound theta_i - theta_j
     high = np.zeros_like(low)
-    for (x, y), (lo, hi) in bounds.items():
-        low[names.index(x), names.index(y)], high[names.index(x), names.index(y)] = lo, hi
+    for (i, x), (j, y) in itertools.combinations(enumerate(names), 2):
+        pair = pairs[x, y] = _pair(frames[x], frames[y], column, sign)
+        shifts[x, y], low[i, j], high[i, j] = pair.shift(alpha_one)
+        low[j, i], high[j, i] = -high[i, j], -low[i, j]
+        floor = pair.floor(1)
+        beaten[y].append((pair.p("greater"), x, floor))  # x better than y
+        beaten[x].append((pair.p("less"), y, floor))
     mcb_low, mcb_high = constrained_intervals(low, high)
 
     def interval(i: str) -> tuple[float, float]:
@@ -414,14 +414,12 @@ def multiple_comparisons_with_the_best(summary: pd.DataFrame, column: str,
     for activation in names[1:]:
         pair = pairs[best, activation]
         c = _base(activation, best, pair, frames, column, sign, MCB)
-        shift, _, _ = pair.shift(alpha_one)
-        c.shift = -shift
-        tests = [(p, rival) for p, rival in beaten[activation] if np.isfinite(p)]
+        c.shift = -shifts[best, activation]
+        tests = [t for t in beaten[activation] if np.isfinite(t[0])]
         if tests:
-            c.p_value, c.rival = min(tests, key=lambda t: t[0])  # the earliest on ties
+            c.p_value, c.rival, _ = min(tests, key=lambda t: t[0])  # the earliest on ties
             c.p_adjusted = min(1.0, rivals * c.p_value)
-            c.p_floor = min((pairs.get((r, activation)) or pairs[activation, r]).floor(1)
-                            for _, r in tests)
+            c.p_floor = min(floor for _, _, floor in tests)
         c.low, c.high = interval(activation)
         if c.significant:
             c.high = 0.0
@@ -432,10 +430,10 @@ def multiple_comparisons_with_the_best(summary: pd.DataFrame, column: str,
 def compare_to_best(summary: pd.DataFrame, column: str, higher_is_better: bool = True,
                     reference: str | None = None) -> list[Comparison]:
     """Against `reference` when given and present (compare_to_reference), else Hsu's MCB
-    against the best by mean (multiple_comparisons_with_the_best)."""
-    if reference is not None and reference in set(counted_trials(summary, column)["activation"]):
-        return compare_to_reference(summary, column, reference, higher_is_better)
-    return multiple_comparisons_with_the_best(summary, column, higher_is_better)[0]
+    against the best by mean (multiple_comparisons_with_the_best): ranking_verdict's
+    comparisons."""
+    verdict = ranking_verdict(summary, column, higher_is_better, reference)
+    return verdict.comparisons if verdict is not None else []
 
 
 def best_group(comparisons: list[Comparison], best: str) -> list[str]:

@@ -43,7 +43,7 @@ from actsearch.search.rungs import (
     rung_direction,
     rung_seeds,
 )
-from actsearch.statistics import ClaimBounds, ScorePair, claim_bounds, ranking_verdict
+from actsearch.statistics import ClaimBounds, ScorePair, claim_bounds, ranking_order
 
 
 def _screening(record) -> str:
@@ -135,11 +135,12 @@ def claim(confirm_summary: pd.DataFrame, cfg: Config, confirm_cfg: Config,
     column = score_column(confirm_cfg)
     baselines = [display_name(b) for b in cfg.search.confirm.baselines]
     higher = cfg.objective.direction == "max"
-    verdict = ranking_verdict(confirm_summary, column, higher)
-    if verdict is None:
+    order = ranking_order(confirm_summary, column, higher)
+    if order.empty:
         return "No confirmed result: no trial of the confirm run finished.", False
+    best = str(order["activation"].iloc[0])
     if not baselines:
-        return (f"{verdict.best} has the best mean {column}; no baselines were trained, so "
+        return (f"{best} has the best mean {column}; no baselines were trained, so "
                 "nothing is claimed against them.", False)
     bounds = claim_bounds(confirm_summary, column, candidates, baselines, higher)
     factor, unit = (100.0, " points") if "accuracy" in column else (1.0, "")
@@ -161,8 +162,8 @@ def claim(confirm_summary: pd.DataFrame, cfg: Config, confirm_cfg: Config,
         return (f"No: the best baseline beats every candidate on {column}: the best candidate "
                 f"is behind it by {_amount(-bounds.high, factor, unit)} to "
                 f"{_amount(-bounds.low, factor, unit)} (95%).", False)
-    best_is = (f"the best mean {column} is the baseline {verdict.best}"
-               if verdict.best in baselines else f"{verdict.best} has the best mean {column}")
+    best_is = (f"the best mean {column} is the baseline {best}"
+               if best in baselines else f"{best} has the best mean {column}")
     ceiling = (f"no candidate beats the best baseline by more than "
                f"{_amount(bounds.high, factor, unit)}" if np.isfinite(bounds.high)
                else "the seeds do not bound how much a candidate could beat the best baseline")
