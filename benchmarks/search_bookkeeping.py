@@ -101,8 +101,8 @@ def main() -> None:
         search.run()
         search.db.close()
         print(lines[-1])
-        print(f"proposed {len(search.records)}, trained {len(search.trainable())}, rung 1: "
-              f"{search.boards[1].seen}")
+        print(f"proposed {len(search.records)}, trained {len(search.pool.trainable())}, rung 1: "
+              f"{search.standings.boards[1].seen}")
 
 
 if __name__ == "__main__":

@@ -85,15 +85,6 @@ def correlation_sentence(pair: ScorePair) -> str:
     return f"{pair.first} -> {pair.second}: Spearman rho {c.rho:.2f}{interval}, n = {c.n}."
 
 
-def correlation_warning(pair: ScorePair) -> str | None:
-    """A plain warning where the interval includes 0: the cheaper ranking may not predict."""
-    if pair.correlation.predicts is not False:
-        return None
-    advice = ("give it more epochs or images" if pair.second.startswith("rung") else
-              "confirm more candidates (search.confirm.top) or give the last rung more budget")
-    return f"Warning: {pair.first} does not predict {pair.second}: {advice}."
-
-
 def plot_correlations(pairs: list[ScorePair], stem: Path) -> list[Path]:
     """One scatter per pair of scores (each point a candidate), titled with rho."""
     fig = new_figure(figsize=(4.5 * max(1, len(pairs)), 4.2))

@@ -43,10 +43,9 @@ from actsearch.search.rungs import (
     rung_direction,
     rung_seed,
     rung_seeds,
-    rung_values,
 )
 from actsearch.search.state import CandidateRecord, FidelityRun
-from actsearch.search.trainers import EngineTrainer, FolderTrainer, RungRun
+from actsearch.search.trainers import EngineTrainer, FolderTrainer, RungRun, run_score
 
 RETEST, PROBE, CONFIRM = "retest", "probe", "confirm"  # kinds of fidelity_runs
 NEXT_RUNG = "next_rung"  # the kind of figure a probe measures
@@ -177,11 +176,13 @@ def measure(search: Any) -> None:
     search.log(f"search: measuring its fidelity: {total} trainings (retests, probes, confirm "
                "probes; not candidates)")
     started, trained = time.monotonic(), 0
+    folder = search.trainer if isinstance(search.trainer, FolderTrainer) else None
     for kind, k, members in todo:
         derived, seeds = protocol(cfg, kind, k, [records[i].text for i in members])
         trainer = search.trainer
         if not (isinstance(trainer, EngineTrainer) and engine_unsupported(derived) is None):
-            trainer = FolderTrainer(cfg, search.data, search.pool.entered, search.log)
+            folder = folder or FolderTrainer(cfg, search.data, search.pool.entered, search.log)
+            trainer = folder
         trainer.train_with(derived, seeds, [records[i] for i in members],
                            _recorder(search, kind, k))
         trained += len(members)
@@ -195,11 +196,8 @@ def _recorder(search: Any, kind: str, k: int) -> Callable[[int, RungRun], None]:
     clock = [time.process_time()]
 
     def on_result(index: int, run: RungRun) -> None:
-        status, objective = run.status, None
-        if status == "ok":  # the rung's score, the mean over the run's seeds
-            values = rung_values(run.histories or [run.history], search.cfg)
-            objective = None if values is None else values[0]
-            status = "ok" if values is not None else "diverged"
+        status, values = run_score(run, search.cfg)  # the rung's score, mean over its seeds
+        objective = values[0] if values else None
         now = time.process_time()
         spent = (search.meta.get("fidelity_cpu_seconds") or 0.0) + now - clock[0]
         clock[0], search.meta["fidelity_cpu_seconds"] = now, spent

@@ -63,11 +63,10 @@ from actsearch.search.preflight import (
     search_defining,
 )
 from actsearch.search.progress import Progress
-from actsearch.search.rungs import rung_values
 from actsearch.search.space import SearchSpace
 from actsearch.search.standings import Standings
 from actsearch.search.state import SCHEMA_VERSION, CandidateRecord, RungResult, SearchDB
-from actsearch.search.trainers import FolderTrainer, RungRun, choose_trainer
+from actsearch.search.trainers import FolderTrainer, RungRun, choose_trainer, run_score
 from actsearch.search.validation import RungData
 
 # After a batch the leaderboard is rewritten, and the report (whose plots cost about a second)
@@ -98,7 +97,7 @@ class Search:
     that proposes, trains, promotes, tells evolution and commits (see the module docstring)."""
 
     def __init__(self, cfg: Config, space: SearchSpace, log: Log, trainer: str | None = None):
-        self.cfg, self.space, self.log = cfg, space, log
+        self.cfg, self.log = cfg, log
         self.root = cfg.out_dir / "search"
         if (self.root / "state.json").is_file() and not (self.root / "search.db").is_file():
             raise UserError(f"{self.root} holds a search of an earlier actsearch (state.json); "
@@ -110,7 +109,6 @@ class Search:
         self.records: list[CandidateRecord] = self.pool.records  # the pool's, in proposal order
         self.batches: dict[int, bool] = self.db.batches()
         self.standings = Standings(cfg)
-        self.boards = self.standings.boards
         for record in self.records:
             for result in record.rungs:
                 self.standings.place(self.records, record.index, result)
@@ -157,9 +155,6 @@ class Search:
         return {**self.pool.state(), "wall_seconds": self.meta["wall_seconds"],
                 "cpu_seconds": self.meta["cpu_seconds"],
                 "rung_cpu_seconds": self.meta.get("rung_cpu_seconds") or []}
-
-    def trainable(self) -> list[CandidateRecord]:
-        return self.pool.trainable()
 
     def data(self, section: DataConfig) -> Dataset:
         """A rung's (or the screening's) data set, loaded once per distinct data section;
@@ -222,7 +217,7 @@ class Search:
         members = [self.records[i] for i in self.pool.members.get(batch, [])]
         self._train(0, [r for r in members if r.result(0) is None])
         for k in range(self.n_rungs - 1):  # promotions cascade through the rungs
-            promoted = [self.records[i] for i in self.boards[k].promotable()]
+            promoted = [self.records[i] for i in self.standings.boards[k].promotable()]
             self._train(k + 1, promoted)
         for record in members:
             self.pool.tell(record, self.log)
@@ -245,10 +240,7 @@ class Search:
         record = self.records[index]
         if record.result(k) is not None:  # reported twice by a trainer: keep the first
             return
-        status, values = run.status, None
-        if status == "ok":  # the mean over the rung's seeds (search.rungs[k].seeds)
-            values = rung_values(run.histories or [run.history], self.cfg)
-            status = "ok" if values is not None else "diverged"
+        status, values = run_score(run, self.cfg)  # the mean over the rung's seeds
         epochs = int(len(run.history)) if not run.history.empty else 0
         objective, loss, metric = values or (None, None, None)
         result = RungResult(k, status, epochs, objective, run.error, loss, metric)

@@ -257,9 +257,10 @@ def about(search: Any, pairs: list[ScorePair]) -> list[str]:
     refused = sum(1 for r in search.records if not r.screen_ok and r.duplicate_of is None)
     dupes = sum(1 for r in search.records if r.duplicate_of is not None)
     configs = [rung_config(cfg, k, []) for k in range(len(s.rungs))]
+    boards = search.standings.boards
     rungs = "; ".join(f"rung {k}: {rung.training.epochs} epoch(s) of {rung.model.architecture} "
                       f"on {rung.data.limit_train or 'all'} {rung.data.dataset} images, "
-                      f"{search.boards[k].seen} trained" for k, rung in enumerate(configs))
+                      f"{boards[k].seen} trained" for k, rung in enumerate(configs))
     correlations = " ".join(map(correlation_sentence, pairs)) or "one rung, nothing to correlate."
     text = [rate_sentence(search),
             f"Over the candidates that trained in both rungs (the promoted ones: a narrower "

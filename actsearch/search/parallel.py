@@ -136,6 +136,6 @@ class _InFlight:
     def _promote(self) -> None:
         search = self.search
         for k in range(search.n_rungs - 1):
-            for index in search.boards[k].promotable():
+            for index in search.standings.boards[k].promotable():
                 if not self._in_flight(k + 1, index):
                     self._submit(k + 1, index)

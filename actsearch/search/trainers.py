@@ -27,7 +27,7 @@ from actsearch.errors import UserError
 from actsearch.executors import Log, get_executor
 from actsearch.expressions import Expr, parse
 from actsearch.search.engine import engine_unsupported, train_candidates
-from actsearch.search.rungs import prepare_rung, rung_config, rung_seeds
+from actsearch.search.rungs import prepare_rung, rung_config, rung_seeds, rung_values
 from actsearch.search.space import Candidate
 from actsearch.search.state import CandidateRecord
 from actsearch.storage import ResultsDir
@@ -45,6 +45,15 @@ class RungRun:
     # one per seed where the rung trains several (search.rungs[k].seeds); `history` is then
     # their mean per epoch, and the rung's score the mean of theirs
     histories: list[pd.DataFrame] | None = None
+
+
+def run_score(run: RungRun, cfg: Config) -> tuple[str, tuple | None]:
+    """A run's status and its rung score (rungs.rung_values: the mean over its seeds); a
+    finished run without a score diverged."""
+    if run.status != "ok":
+        return run.status, None
+    values = rung_values(run.histories or [run.history], cfg)
+    return ("ok" if values is not None else "diverged"), values
 
 
 def merged(runs: list[RungRun]) -> RungRun:
