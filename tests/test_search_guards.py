@@ -30,7 +30,7 @@ def guard_config(out, **search) -> dict:
 
 def test_a_resumed_search_refuses_execution_settings_that_change_its_numbers(tmp_path, capsys):
     """One search, then a resume with each of mixed precision and XLA (refused, naming the
-    key), then one with another executor (allowed)."""
+    key), then one with another executor and one with a named reference (allowed)."""
     path = write_config(tmp_path / "c.yaml", guard_config(tmp_path / "out"))
     assert main(["search", str(path)]) == 0
     db = tmp_path / "out" / "search" / "search.db"
@@ -47,6 +47,8 @@ def test_a_resumed_search_refuses_execution_settings_that_change_its_numbers(tmp
         with sqlite3.connect(db) as conn:  # nothing trained or written by a refused session
             assert conn.execute("SELECT COUNT(*) FROM rung_results").fetchone()[0] == before
     assert main(["search", str(path), "--set", "execution.executor=local"]) == 0  # may change
+    # how the confirm run is reported changes no candidate's numbers
+    assert main(["search", str(path), "--set", "statistics.reference=relu"]) == 0
 
 
 @pytest.mark.parametrize("setting, word", [

@@ -136,7 +136,8 @@ class Search:
                 raise UserError(f"{self.cfg.out_dir} holds a search with a different config "
                                 f"({differing(before, defining)}; only search.candidates, "
                                 "search.confirm, search.fidelity, model.activations, output, "
-                                "plots, diagnostics and execution but for mixed_precision and "
+                                "plots, statistics, diagnostics and execution but for "
+                                "mixed_precision and "
                                 "jit_compile may change on resume); use --out DIR")
             return meta
         meta = {"version": SCHEMA_VERSION, "config": defining, "screen_range": None,

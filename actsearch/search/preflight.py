@@ -69,12 +69,13 @@ NUMERIC_EXECUTION = ("mixed_precision", "jit_compile")
 
 def search_defining(raw: dict) -> dict:
     """The parts of a config that decide which candidates and numbers a search gets (where
-    it writes, how it runs, the budget, the confirm step and the fidelity measurement may
-    change); keys added to actsearch since a search began count as their defaults."""
+    it writes, how it runs, how the confirm run is reported, the budget, the confirm step and
+    the fidelity measurement may change); keys added to actsearch since a search began count
+    as their defaults."""
     raw = json.loads(json.dumps(config_from_dict(raw).to_dict()))
     execution = raw.get("execution") or {}
     numeric = {key: execution.get(key) for key in NUMERIC_EXECUTION}  # change the numbers
-    for key in ("output", "plots", "execution", "diagnostics"):
+    for key in ("output", "plots", "statistics", "execution", "diagnostics"):
         raw.pop(key, None)
     raw["execution"] = numeric
     raw["model"].pop("activations", None)

@@ -17,7 +17,9 @@ from actsearch.storage import ResultsDir, same_experiment
 
 
 def derived_config(cfg: Config, changes: dict[str, Any]) -> Config:
-    """A copy of `cfg` for one rung or the confirm run: no search section, `changes` applied."""
+    """A copy of `cfg` for one rung or the confirm run: no search section, `changes` applied.
+    statistics.reference stays only where the copy trains it (the confirm run beside its
+    baselines): a rung or a fidelity probe compares no activation against it."""
     raw = cfg.to_dict()
     raw.pop("search", None)
     for dotted, value in changes.items():
@@ -26,6 +28,8 @@ def derived_config(cfg: Config, changes: dict[str, Any]) -> Config:
         for part in parents:
             node = node[part]
         node[last] = value
+    if (raw.get("statistics") or {}).get("reference") not in raw["model"]["activations"]:
+        raw.pop("statistics", None)
     return config_from_dict(raw)
 
 
